@@ -41,6 +41,11 @@ bool IsStubDriver(std::string_view driver);
 Result<std::optional<IommuGroup>> ReadIommuGroup(const Root& root,
                                                  const PciAddress& address);
 
+// True when the device is a PCI-to-PCI or CardBus bridge (or driven by
+// pcieport): bridges cannot be hidden and never block a group's viability.
+// kNotFound when the device does not exist.
+Result<bool> IsBridge(const Root& root, const PciAddress& address);
+
 // Members other than those in `excluding` that keep the group from being
 // viable (in_host_use).
 std::vector<GroupMember> BlockingMembers(const IommuGroup& group,
