@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   RegisterCheckCommand(app, g);
   RegisterHideCommands(app, g);
   RegisterStatusCommand(app, g);
+  RegisterInspectCommand(app, g);
 
   // Repair before any command runs, so the state every command sees is whole.
   app.parse_complete_callback([&] { RepairInterruptedOperations(g); });
