@@ -1,0 +1,65 @@
+#pragma once
+
+// The ledger: which devices devpass has hidden, on which stub driver, and
+// which driver had them before, so that unhide can give each device back to
+// exactly that driver. Stored as JSON in <root>/var/lib/devpass/ledger.json,
+// replaced atomically on every change.
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "base/pci_address.h"
+#include "base/root.h"
+
+namespace devpass::hiding {
+
+inline constexpr int kLedgerVersion = 1;
+
+// Reserved for device assignment (later modules): which guest owns the
+// device. Always empty in module 1.
+struct Assignment {
+  std::string guest;
+  int pid = 0;
+  std::string since;
+};
+
+struct LedgerEntry {
+  PciAddress address;
+  std::string stub;             // driver name: "vfio-pci", "pci-stub", "pciback"
+  std::string original_driver;  // "" when the device had no driver
+  std::string ids;              // "8086:100e"
+  bool persisted = false;
+  std::string hidden_since;     // ISO 8601, UTC
+  std::optional<Assignment> assignment;
+};
+
+class Ledger {
+ public:
+  // A missing file is an empty ledger. A file that cannot be parsed is an
+  // error naming it: devpass never silently forgets which devices it hid.
+  static Result<Ledger> Load(const Root& root);
+  static std::filesystem::path PathFor(const Root& root);
+
+  Status Save() const;
+
+  const LedgerEntry* Find(const PciAddress& address) const;
+  void Upsert(LedgerEntry entry);
+  // True if there was an entry.
+  bool Remove(const PciAddress& address);
+  const std::vector<LedgerEntry>& entries() const { return entries_; }
+
+ private:
+  explicit Ledger(std::filesystem::path path) : path_(std::move(path)) {}
+  std::filesystem::path path_;
+  std::vector<LedgerEntry> entries_;  // sorted by address
+};
+
+// "2026-11-25T04:13:28Z".
+std::string NowIso8601();
+
+}  // namespace devpass::hiding
