@@ -7,6 +7,8 @@ extern "C" {
 #include <pci/pci.h>
 }
 
+#include <fmt/format.h>
+
 #include "base/fs.h"
 
 namespace devpass::host {
@@ -16,7 +18,8 @@ namespace {
 // of "Device 1234" when an id is unknown (we format ids ourselves), and
 // PCI_LOOKUP_NO_HWDB keeps it from asking udev's hwdb, which describes the
 // real host even when --root points at a fake tree. pci_init() is not
-// needed: it selects a config access method, which lookups never use.
+// needed: it selects a config access method, which lookups never use (but
+// it is what installs the error/warning/debug hooks, so we set them).
 constexpr int kLookupFlags = PCI_LOOKUP_NO_NUMBERS | PCI_LOOKUP_NO_HWDB;
 
 // libpci reports a malformed pci.ids through pci_access::error, whose
@@ -30,7 +33,7 @@ thread_local std::jmp_buf* g_load_jump = nullptr;
   std::abort();  // unreachable: errors only come from loading
 }
 
-void OnLibpciWarning(char* /*msg*/, ...) {}
+void OnLibpciMessage(char* /*msg*/, ...) {}
 
 // Kept free of objects with destructors: longjmp skips them.
 bool LoadGuarded(pci_access* acc) {
@@ -77,7 +80,10 @@ bool PciNames::EnsureLoaded() {
   access_->acc = pci_alloc();
   if (access_->acc == nullptr) return false;
   access_->acc->error = OnLibpciError;
-  access_->acc->warning = OnLibpciWarning;
+  // pci_alloc() leaves the message hooks NULL; pci_init() would fill them,
+  // but we skip it, and a lookup miss calls a->debug: set all three.
+  access_->acc->warning = OnLibpciMessage;
+  access_->acc->debug = OnLibpciMessage;
   access_->path = ids_path_->string();
   pci_set_name_list_path(access_->acc, access_->path.data(), 0);
   usable_ = LoadGuarded(access_->acc);
@@ -113,9 +119,19 @@ std::string PciNames::Subsystem(uint16_t vendor, uint16_t device, uint16_t subsy
 std::string PciNames::Class(uint32_t class_code) {
   if (!EnsureLoaded()) return "";
   char buf[256];
-  const char* s = pci_lookup_name(access_->acc, buf, sizeof buf, PCI_LOOKUP_CLASS | kLookupFlags,
-                                  static_cast<int>((class_code >> 8) & 0xffff));
-  return s ? s : "";
+  int cls = static_cast<int>((class_code >> 8) & 0xffff);
+  const char* s =
+      pci_lookup_name(access_->acc, buf, sizeof buf, PCI_LOOKUP_CLASS | kLookupFlags, cls);
+  if (s == nullptr) return "";
+  // When only the base class is known, libpci appends the number
+  // ("Serial bus controller [0c03]"); we show numbers ourselves.
+  std::string name = s;
+  std::string suffix = fmt::format(" [{:04x}]", cls);
+  if (name.size() > suffix.size() &&
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    name.resize(name.size() - suffix.size());
+  }
+  return name;
 }
 
 std::string ShortClassName(uint32_t class_code) {
