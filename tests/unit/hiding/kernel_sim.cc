@@ -199,7 +199,9 @@ std::string Snapshot(const FakeHost& host) {
     s += fmt::format("{} driver={} override={}\n", bdf, DriverOf(host, bdf),
                      OverrideOf(host, bdf));
   }
-  for (const auto& n : ListDir(host.Path("dev/vfio"))) s += "dev/vfio/" + n + "\n";
+  for (const auto& n : ListDir(host.Path("dev/vfio"))) {
+    if (n != "vfio") s += "dev/vfio/" + n + "\n";  // the container node stays
+  }
   s += "slots=" + ReadFile(host.Path("sys/bus/pci/drivers/pciback/slots")).value_or("") + "\n";
   s += "ledger=" + ReadFile(host.Path("var/lib/devpass/ledger.json")).value_or("") + "\n";
   for (const auto& n : ListDir(host.Path("var/lib/devpass/journal"))) s += "journal/" + n + "\n";
