@@ -53,9 +53,9 @@ Result<int> CheckDeviceIsHidden(const Root& root, const PciAddress& address) {
   if (!driver || !IsVfioPciDriver(*driver)) {
     return MakeError(
         ErrorCode::kConflict,
-        fmt::format("{} is {}, not to vfio-pci, so VFIO cannot open it; run `devpass hide {}` "
-                    "first",
-                    bdf, driver ? fmt::format("bound to {}", *driver) : "not bound to a driver",
+        fmt::format("{} is {}, so VFIO cannot open it; run `devpass hide {}` first", bdf,
+                    driver ? fmt::format("bound to {}, not vfio-pci", *driver)
+                           : std::string("not bound to vfio-pci (it has no driver)"),
                     bdf));
   }
   auto group = ReadLinkName(dev_dir / "iommu_group");
