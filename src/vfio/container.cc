@@ -304,6 +304,17 @@ Status Container::CheckRange(const DmaMapArgs& a) const {
                                  "all be multiples of the IOMMU page size 0x{:x}",
                                  a.iova, a.size, a.vaddr, page));
   }
+  // Reserved regions first: they name the reason (e.g. the MSI window),
+  // while the IOVA ranges the kernel reports merely leave them out.
+  for (const auto& r : reserved_regions()) {
+    if (a.iova <= r.end && last >= r.start) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       fmt::format("IOVA range 0x{:x}-0x{:x} overlaps the group's reserved "
+                                   "region 0x{:x}-0x{:x} ({}); DMA there would not reach "
+                                   "memory (for guest RAM, leave a hole at these addresses)",
+                                   a.iova, last, r.start, r.end, r.type));
+    }
+  }
   if (!info_.iova_ranges.empty()) {
     bool inside = std::any_of(info_.iova_ranges.begin(), info_.iova_ranges.end(),
                               [&](const IovaRange& r) { return a.iova >= r.start && last <= r.end; });
@@ -316,15 +327,6 @@ Status Container::CheckRange(const DmaMapArgs& a) const {
                        fmt::format("IOVA range 0x{:x}-0x{:x} is outside the ranges the IOMMU "
                                    "can translate ({}); choose IOVAs inside them",
                                    a.iova, last, ranges));
-    }
-  }
-  for (const auto& r : reserved_regions()) {
-    if (a.iova <= r.end && last >= r.start) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       fmt::format("IOVA range 0x{:x}-0x{:x} overlaps the group's reserved "
-                                   "region 0x{:x}-0x{:x} ({}); DMA there would not reach "
-                                   "memory (for guest RAM, leave a hole at these addresses)",
-                                   a.iova, last, r.start, r.end, r.type));
     }
   }
   return Ok();
