@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "base/pci_address.h"
+#include "vfio/caps.h"
 
 namespace devpass::vfio {
 namespace {
@@ -202,7 +203,7 @@ Result<IommuInfo> FakeVfioApi::GetIommuInfo(int container) {
   if (containers_[container].iommu_type == 0) return Fail(EINVAL, "IOMMU_GET_INFO");
   IommuInfo info = iommu_info;
   if (info.dma_avail) *info.dma_avail -= std::min<uint32_t>(*info.dma_avail, live_dma.size());
-  return info;
+  return ParseIommuInfo(EncodeIommuInfo(info));
 }
 
 Status FakeVfioApi::MapDma(int container, const DmaMapArgs& a) {
@@ -288,7 +289,9 @@ Result<RegionInfo> FakeVfioApi::GetRegionInfo(int device, uint32_t index) {
   log.push_back(fmt::format("GET_REGION_INFO {} {}", device, index));
   DP_ASSIGN_OR_RETURN(FakeDevice * d, DeviceFor(device, "GET_REGION_INFO"));
   if (index >= d->spec.regions.size()) return Fail(EINVAL, "GET_REGION_INFO");
-  return d->spec.regions[index].info;
+  // Through the kernel's byte encoding, so callers get exactly what the real
+  // seam returns (FLAG_CAPS set when caps exist) and the parser is exercised.
+  return ParseRegionInfo(EncodeRegionInfo(d->spec.regions[index].info));
 }
 
 Result<IrqInfo> FakeVfioApi::GetIrqInfo(int device, uint32_t index) {
