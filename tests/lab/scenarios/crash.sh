@@ -10,6 +10,23 @@ G=$(lab_group $NIC)
 HIDE_POINTS="after-journal after-override after-unbind after-probe after-verify"
 UNHIDE_POINTS="after-journal after-unbind after-override-clear after-rebind"
 
+# The state the kernel must be in right after the kill at each point (the
+# crash point is real: the steps before it happened, the ones after did not).
+crashed_state() {  # crashed_state OP:POINT
+  case $1 in
+    hide:after-journal)          want="e1000e (null)" ;;
+    hide:after-override)         want="e1000e vfio-pci" ;;
+    hide:after-unbind)           want="- vfio-pci" ;;
+    hide:after-probe|hide:after-verify) want="vfio-pci vfio-pci" ;;
+    unhide:after-journal)        want="vfio-pci vfio-pci" ;;
+    unhide:after-unbind)         want="- vfio-pci" ;;
+    unhide:after-override-clear) want="- (null)" ;;
+    unhide:after-rebind)         want="e1000e (null)" ;;
+  esac
+  d=$(lab_driver $NIC)
+  lab_eq "$1: killed at the right step (driver, driver_override)" "$want" "${d:--} $(lab_override $NIC)"
+}
+
 host_state() {  # host_state WHAT: the NIC is back on e1000e, override clear
   lab_eq "$1: driver is e1000e" e1000e "$(lab_driver $NIC)"
   lab_eq "$1: driver_override is (null)" "(null)" "$(lab_override $NIC)"
@@ -25,6 +42,7 @@ for p in $HIDE_POINTS; do
   lab_run env DEVPASS_CRASH_AT=hide:$p devpass hide $NIC
   lab_rc "hide:$p: devpass was killed (137)" 137
   echo "  after the crash: $(lab_state $NIC)"
+  crashed_state hide:$p
   lab_run devpass status
   lab_rc "hide:$p: status after the crash exits 0" 0
   host_state "hide:$p, after repair"
@@ -40,6 +58,7 @@ for p in $UNHIDE_POINTS; do
   lab_run env DEVPASS_CRASH_AT=unhide:$p devpass unhide $NIC
   lab_rc "unhide:$p: devpass was killed (137)" 137
   echo "  after the crash: $(lab_state $NIC)"
+  crashed_state unhide:$p
   lab_run devpass status
   lab_rc "unhide:$p: status after the crash exits 0" 0
   host_state "unhide:$p, after repair"

@@ -7,6 +7,8 @@ EDU=$(lab_find_dev $LAB_ID_EDU 1)
 G=$(lab_group $EDU)
 
 say() { echo "   $*"; }
+drv() { d=$(lab_driver $1); echo "${d:-(none)}"; }
+vfio() { ls /dev/vfio 2>/dev/null | tr '\n' ' '; }
 
 step_check() {
   lab_step "1. Is this host ready for passthrough?"
@@ -20,11 +22,10 @@ step_list() {
 }
 step_hide() {
   lab_step "3. Hide the edu device $EDU from the host"
-  say "before: driver=$(lab_driver $EDU) /dev/vfio: $(ls /dev/vfio 2>/dev/null | tr '\n' ' ')"
+  say "before: driver=$(drv $EDU)  /dev/vfio: $(vfio)"
   lab_run devpass hide $EDU
   lab_rc "devpass hide" 0
-  say "after:  driver=$(lab_driver $EDU) (sysfs: $(readlink /sys/bus/pci/devices/$EDU/driver))"
-  say "        /dev/vfio: $(ls /dev/vfio | tr '\n' ' ')"
+  say "after:  driver=$(drv $EDU)  /dev/vfio: $(vfio)"
   lab_eq "$EDU is on vfio-pci" vfio-pci "$(lab_driver $EDU)"
   lab_exists "/dev/vfio/$G is there for a guest" /dev/vfio/$G
 }
@@ -42,7 +43,7 @@ step_unhide() {
   lab_step "6. Give it back to the host"
   lab_run devpass unhide $EDU
   lab_rc "devpass unhide" 0
-  say "after:  driver=$(lab_driver $EDU) override=$(lab_override $EDU) /dev/vfio: $(ls /dev/vfio 2>/dev/null | tr '\n' ' ')"
+  say "after:  driver=$(drv $EDU)  driver_override=$(lab_override $EDU)  /dev/vfio: $(vfio)"
   lab_absent "/dev/vfio/$G is gone" /dev/vfio/$G
 }
 
