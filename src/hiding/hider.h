@@ -97,6 +97,10 @@ struct RepairReport {
 struct HiderConfig {
   std::filesystem::path devpass_binary = "/usr/local/bin/devpass";
   std::chrono::milliseconds lock_timeout = std::chrono::seconds(30);
+  // Recovery runs before every command, even `status`: it should not stall
+  // a read-only command behind a long hide. If the lock is busy, the records
+  // most likely belong to the devpass holding it.
+  std::chrono::milliseconds repair_lock_timeout = std::chrono::seconds(2);
   std::chrono::milliseconds vfio_wait = std::chrono::seconds(1);
 };
 

@@ -52,10 +52,12 @@ RepairReport Hider::RepairInterrupted() {
   if (journal_.Empty()) return report;
   // A record may belong to a devpass that is still running: the lock waits
   // for it, and its records are gone once it finishes.
-  auto lock = FileLock::Acquire(root_, config_.lock_timeout);
+  auto lock = FileLock::Acquire(root_, config_.repair_lock_timeout);
   if (!lock) {
     report.failed.push_back("cannot take the devpass lock to repair interrupted "
-                            "operations: " + lock.error().ToString());
+                            "operations (they may belong to the devpass that holds "
+                            "it; the next command checks again): " +
+                            lock.error().ToString());
     return report;
   }
   JournalScan scan = journal_.List();

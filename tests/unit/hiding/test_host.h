@@ -74,6 +74,7 @@ inline hiding::HiderConfig TestConfig() {
   hiding::HiderConfig c;
   c.devpass_binary = "/usr/local/bin/devpass";
   c.lock_timeout = std::chrono::milliseconds(200);
+  c.repair_lock_timeout = std::chrono::milliseconds(200);
   c.vfio_wait = std::chrono::milliseconds(50);
   return c;
 }
