@@ -296,13 +296,24 @@ TEST_F(HiderTest, EveryFailedKernelWriteRollsBackToTheExactState) {
 }
 
 TEST_F(HiderTest, ExplicitBindWhenProbeDoesNotBind) {
-  // A probe that "succeeds" without binding (as drivers_probe may): devpass
-  // asks the stub directly, once.
-  sim_.FailWrite("sys/bus/pci/drivers_probe", 0);
-  auto r = Hide({kEdu});
-  ASSERT_FALSE(r);  // errno 0 fault: every write to the path "fails"
-  sim_.ClearFaults();
-  ASSERT_TRUE(Hide({kEdu}));
+  // drivers_probe does not promise a bind: devpass asks the stub, once.
+  sim_.SetProbeBindsNothing(true);
+  auto r = Hide({kNic});
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(DriverOf(host_, kNic), "vfio-pci");
+  EXPECT_EQ(sim_.writes().back(), "sys/bus/pci/drivers/vfio-pci/bind=0000:00:03.0");
+}
+
+TEST_F(HiderTest, StubThatWillNotBindIsRolledBack) {
+  sim_.SetProbeBindsNothing(true);
+  sim_.FailWrite("sys/bus/pci/drivers/vfio-pci/bind", ENODEV);
+  std::string before = Snapshot(host_);
+  auto r = Hide({kNic});
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(Has(r.error().message, "step verify")) << r.error().message;
+  EXPECT_TRUE(Has(r.error().message, "dmesg"));
+  // Rollback binds e1000e through its bind file; the probe is not needed.
+  EXPECT_EQ(Snapshot(host_), before);
 }
 
 TEST_F(HiderTest, PermissionDeniedNamesPathAndAdvice) {

@@ -94,7 +94,7 @@ Status KernelSim::Unbind(const std::string& driver, const std::string& bdf) {
 Status KernelSim::Probe(const std::string& bdf) {
   auto dev = host_.Path("sys/bus/pci/devices/" + bdf);
   if (!Exists(dev)) return ErrnoError(ENODEV, "no such device " + bdf);
-  if (Exists(dev / "driver")) return Ok();
+  if (Exists(dev / "driver") || probe_binds_nothing_) return Ok();
   std::string ovr = OverrideOf(host_, bdf);
   if (ovr != "(null)") {
     // Only the named driver may take it; if it is not loaded, nothing does.

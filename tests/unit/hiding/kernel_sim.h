@@ -43,6 +43,9 @@ class KernelSim : public hiding::Kernel {
   void FailWrite(const std::string& rel, int err, const std::string& only_value = "");
   void FailModule(const std::string& module) { failing_modules_.insert(module); }
   void ClearFaults() { faults_.clear(); failing_modules_.clear(); }
+  // drivers_probe succeeds without binding anything (an asynchronous probe,
+  // or a driver that declines), as the kernel does not promise a bind.
+  void SetProbeBindsNothing(bool v) { probe_binds_nothing_ = v; }
 
   // Every write, "rel=value" (value trimmed), in order; and modules loaded.
   const std::vector<std::string>& writes() const { return writes_; }
@@ -62,6 +65,7 @@ class KernelSim : public hiding::Kernel {
   FakeHost& host_;
   std::map<std::string, Fault> faults_;
   std::set<std::string> failing_modules_;
+  bool probe_binds_nothing_ = false;
   std::vector<std::string> writes_;
   std::vector<std::string> modules_;
 };
