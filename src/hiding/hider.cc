@@ -209,7 +209,9 @@ Result<OpReport> Hider::Hide(const std::vector<std::string>& devices,
     DP_RETURN_IF_ERROR(binder.EnsureStubLoaded(stub));
   }
   DP_ASSIGN_OR_RETURN(OpReport report, Apply(plan, stub, options.persist));
-  for (auto& n : group_notes) report.warnings.insert(report.warnings.begin(), "also hiding " + n + " (--group)");
+  std::vector<std::string> notes;
+  for (auto& n : group_notes) notes.push_back("also hiding " + n + " (--group)");
+  report.warnings.insert(report.warnings.begin(), notes.begin(), notes.end());
   for (auto& f : forced) report.warnings.push_back(std::move(f));
   return report;
 }
