@@ -166,6 +166,7 @@ std::string ShortClassName(uint32_t class_code) {
     case 0x12: return "accelerator";
     case 0x13: return "instrumentation";
     case 0x40: return "coprocessor";
+    case 0xff: return "unassigned";
     default: return "";
   }
 }
