@@ -193,6 +193,22 @@ Result<OpReport> Hider::Restore() {
     for (auto& d : r->devices) report.devices.push_back(std::move(d));
     for (auto& w : r->warnings) report.warnings.push_back(std::move(w));
   }
+  // Entries hidden without --persist in an earlier boot: the reboot gave the
+  // device back to the host, so the ledger must not claim it any more.
+  DP_ASSIGN_OR_RETURN(Ledger after, Ledger::Load(root_));
+  bool changed = false;
+  for (const auto& e : std::vector<LedgerEntry>(after.entries())) {
+    if (Exists(persist_.FileFor(e.address))) continue;
+    std::string current =
+        binder.DeviceExists(e.address) ? binder.CurrentDriver(e.address) : "";
+    if (current == e.stub) continue;
+    after.Remove(e.address);
+    changed = true;
+    report.warnings.push_back(fmt::format(
+        "forgot {}: it was hidden without --persist and is no longer on {} (on {})",
+        e.address, e.stub, current.empty() ? "no driver" : current));
+  }
+  if (changed) DP_RETURN_IF_ERROR(after.Save());
   return report;
 }
 

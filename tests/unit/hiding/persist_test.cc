@@ -135,6 +135,22 @@ TEST_F(PersistTest, RestoreAtBootWhenTheRuleKeptTheHostDriverAway) {
   EXPECT_EQ(OverrideOf(boot, kNic), "(null)");
 }
 
+TEST_F(PersistTest, RestoreForgetsNonPersistedHidesOfAnEarlierBoot) {
+  ASSERT_TRUE(MakeHider().Hide({kEdu}, {}));
+  ASSERT_TRUE(MakeHider().Hide({kNic}, {.persist = true}));
+  RebootWithoutRule(kNic, "e1000e");
+  host_.Unbind(kEdu);
+  host_.WriteFile(std::string("sys/bus/pci/devices/") + kEdu + "/driver_override",
+                  "(null)\n");
+  auto r = MakeHider().Restore();
+  ASSERT_TRUE(r) << r.error().ToString();
+  auto ledger = hiding::Ledger::Load(host_.root());
+  ASSERT_EQ(ledger->entries().size(), 1u);
+  EXPECT_EQ(ledger->entries()[0].address.ToString(), kNic);
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_NE(r->warnings[0].find("forgot 0000:00:05.0"), std::string::npos);
+}
+
 TEST_F(PersistTest, MalformedPersistFileIsNamed) {
   host_.WriteFile("etc/devpass/hidden/0000:00:03.0", "original_driver=e1000e\n");
   auto r = MakeHider().Restore();
