@@ -168,9 +168,21 @@ Result<HostUsage> HostUsage::Scan(const Root& root) {
   for (const auto& line : Lines(root.Proc("self/mountinfo"))) {
     auto f = SplitWords(line);
     if (f.size() < 5) continue;
-    if (!Exists(root.Sys("dev/block") / f[2])) continue;
-    if (!mounts_by_dev.count(f[2])) dev_order.push_back(f[2]);
-    mounts_by_dev[f[2]].push_back(Unescape(f[4]));
+    std::string majmin = f[2];
+    if (!Exists(root.Sys("dev/block") / majmin)) {
+      // btrfs (and other multi-device file systems) report an anonymous
+      // st_dev; the mount source after the " - <fstype>" separator names
+      // the block device instead.
+      auto sep = std::find(f.begin(), f.end(), "-");
+      if (sep == f.end() || sep + 2 >= f.end() || (sep + 2)->rfind("/dev/", 0) != 0) {
+        continue;
+      }
+      auto from_source = DevNumberOfNode(root, Unescape(*(sep + 2)));
+      if (!from_source || !Exists(root.Sys("dev/block") / *from_source)) continue;
+      majmin = *from_source;
+    }
+    if (!mounts_by_dev.count(majmin)) dev_order.push_back(majmin);
+    mounts_by_dev[majmin].push_back(Unescape(f[4]));
   }
   for (const auto& majmin : dev_order) {
     const auto& points = mounts_by_dev[majmin];

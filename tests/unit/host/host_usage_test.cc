@@ -53,6 +53,22 @@ TEST(HostUsageTest, MountedPartitionResolvesToNvme) {
   EXPECT_EQ(u->all().size(), 1u);
 }
 
+TEST(HostUsageTest, BtrfsAnonymousDeviceResolvesThroughTheMountSource) {
+  FakeHost h;
+  h.AddDevice({.bdf = "0000:00:04.0", .class_code = 0x010802, .driver = "nvme"});
+  std::string part = "sys/devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1/nvme0n1p3";
+  h.MakeDir(part);
+  h.WriteFile(part + "/dev", "259:3\n");
+  h.Symlink("sys/class/block/nvme0n1p3", part);
+  h.Symlink("sys/dev/block/259:3", part);
+  h.WriteFile("proc/self/mountinfo",
+              "22 1 0:30 /@ / rw shared:1 - btrfs /dev/nvme0n1p3 rw,subvol=/@\n");
+  auto u = HostUsage::Scan(h.root());
+  ASSERT_TRUE(u);
+  EXPECT_EQ(Details(*u, "0000:00:04.0"),
+            std::vector<std::string>{"/ is mounted from nvme0n1p3"});
+}
+
 TEST(HostUsageTest, DeviceMapperFollowsSlavesToBothDisks) {
   FakeHost h;
   h.AddDevice({.bdf = "0000:00:1f.2", .class_code = 0x010601, .driver = "ahci"});
