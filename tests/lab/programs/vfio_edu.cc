@@ -218,7 +218,7 @@ int Run(const devpass::PciAddress& address) {
   if (reset) {
     Check(true, "VFIO_DEVICE_RESET", "reset ok (flag {})", dev.supports_reset());
   } else if (reset.error().code == devpass::ErrorCode::kUnsupported) {
-    Info("VFIO_DEVICE_RESET", "no reset: " + reset.error().ToString());
+    Info("VFIO_DEVICE_RESET", reset.error().ToString());  // "no reset: ..."
   } else {
     Check(false, "VFIO_DEVICE_RESET", "{}", reset.error().ToString());
   }
