@@ -230,7 +230,7 @@ int main(int argc, char** argv) {
   size_t sink = 0;
   Report("full list path (scan+names+usage+assess+JSON)", Measure(runs, [&] {
            auto l = devpass::cli::BuildListing(root, {});
-           sink += devpass::cli::ListJson(*l).dump(2).size();
+           sink += devpass::cli::ListJsonText(*l).size();
          }));
   Report("  text table instead of JSON", Measure(runs, [&] {
            auto l = devpass::cli::BuildListing(root, {});
@@ -252,7 +252,10 @@ int main(int argc, char** argv) {
   Report("  assessment (AssessDevices)", Measure(runs, [&] {
            sink += devpass::host::AssessDevices(scanned, usage, {}).size();
          }));
-  Report("  JSON build + dump", Measure(runs, [&] {
+  Report("  JSON text (ListJsonText, what list prints)", Measure(runs, [&] {
+           sink += devpass::cli::ListJsonText(*listing).size();
+         }));
+  Report("  JSON via nlohmann (ListJson + dump(2))", Measure(runs, [&] {
            sink += devpass::cli::ListJson(*listing).dump(2).size();
          }));
   int exec_rc = 0;

@@ -43,7 +43,7 @@ void RegisterListCommand(CLI::App& app, Globals& g) {
     }
     for (const auto& w : listing->warnings) Warn(w);
     if (g.json) {
-      PrintJson(ListJson(*listing));
+      std::cout << ListJsonText(*listing) << "\n";
     } else {
       std::cout << ListText(*listing);
     }

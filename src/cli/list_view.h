@@ -68,6 +68,10 @@ Result<Listing> BuildListing(const Root& root, const ListOptions& options);
 
 nlohmann::json DeviceJson(const ListedDevice& d);
 nlohmann::json ListJson(const Listing& listing);
+// The same document as ListJson(listing).dump(2), byte for byte, written
+// directly: building thousands of nlohmann objects costs more than the
+// whole sysfs scan, and `devpass list --json` must stay fast at scale.
+std::string ListJsonText(const Listing& listing);
 std::string ListText(const Listing& listing);
 
 // Convenience for tests and the command: BuildListing + ListJson.

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <map>
 #include <string_view>
+#include <thread>
 
 #include "base/fs.h"
 
@@ -22,6 +23,14 @@ constexpr size_t kCfgClassProgIf = 0x09;      // PCI_CLASS_PROG (3 bytes)
 constexpr size_t kCfgHeaderType = 0x0e;       // PCI_HEADER_TYPE
 constexpr size_t kCfgSubsystemVendor = 0x2c;  // PCI_SUBSYSTEM_VENDOR_ID
 constexpr size_t kCfgSubsystemId = 0x2e;      // PCI_SUBSYSTEM_ID
+// PCI_CLASS_DISPLAY_VGA and PCI_CLASS_NOT_DEFINED_VGA (include/linux/pci_ids.h).
+constexpr uint16_t kClassDisplayVga = 0x0300;
+constexpr uint16_t kClassNotDefinedVga = 0x0001;
+// Above this many devices the scan is split over threads: each device costs
+// a dozen syscalls that mostly wait on the kernel's path lookup, and they
+// are independent.
+constexpr size_t kParallelScanThreshold = 256;
+constexpr unsigned kMaxScanThreads = 4;
 // The first 64 bytes are the predefined header, and the part of config space
 // that sysfs lets unprivileged users read.
 constexpr size_t kHeaderBytes = 64;
@@ -192,8 +201,11 @@ std::optional<PciDeviceInfo> ReadDevice(int devices_fd, const char* name,
     d.driver_override = *ovr;
   }
   if (auto numa = ReadNumberAt(devfd, "numa_node")) d.numa_node = static_cast<int>(*numa);
-  // boot_vga only exists for VGA-class devices; absent means "not boot VGA".
-  if (auto vga = ReadAttrAt(devfd, "boot_vga")) d.boot_vga = (*vga == "1");
+  // The kernel creates boot_vga only for VGA devices (pci_is_vga(): class
+  // 0x0300, or 0x0001 for pre-2.0 VGA); skip the lookup for the rest.
+  if (d.class_id() == kClassDisplayVga || d.class_id() == kClassNotDefinedVga) {
+    if (auto vga = ReadAttrAt(devfd, "boot_vga")) d.boot_vga = (*vga == "1");
+  }
   ReadSriov(devfd, &d);
   ::close(devfd);
   return d;
@@ -258,12 +270,27 @@ Result<std::vector<PciDeviceInfo>> ScanPciDevices(const Root& root) {
   ::closedir(dirp);
   std::sort(names.begin(), names.end());
 
+  std::vector<std::optional<PciDeviceInfo>> read(names.size());
+  auto work = [&](size_t first, size_t step) {
+    for (size_t i = first; i < names.size(); i += step) {
+      read[i] = ReadDevice(devices_fd.get(), names[i].second.c_str(), names[i].first);
+    }
+  };
+  unsigned threads = std::min(std::max(std::thread::hardware_concurrency(), 1u), kMaxScanThreads);
+  if (names.size() < kParallelScanThreshold || threads == 1) {
+    work(0, 1);
+  } else {
+    // Interleaved slices: neighbouring devices cost about the same, so every
+    // thread gets an even share. Each writes only its own slots.
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t, threads);
+    work(0, threads);
+    for (auto& th : pool) th.join();
+  }
   std::vector<PciDeviceInfo> out;
   out.reserve(names.size());
-  for (const auto& [addr, name] : names) {
-    if (auto d = ReadDevice(devices_fd.get(), name.c_str(), addr)) {
-      out.push_back(std::move(*d));
-    }
+  for (auto& d : read) {
+    if (d) out.push_back(std::move(*d));
   }
   ComputeGroupMembers(&out);
   return out;

@@ -218,6 +218,30 @@ TEST(ListViewTest, AssignedDevicesComeFromLedgerAssignments) {
   EXPECT_EQ(listing->warnings.size(), 1u);
 }
 
+TEST(ListViewTest, FastJsonTextIsByteIdenticalToNlohmannDump) {
+  FakeHost host;
+  MakeHost(host);
+  // Names and an override that need escaping, and a host dependency.
+  host.WriteFile("usr/share/misc/pci.ids",
+                 std::string(kIds) + "1234  Quote \"Vendor\" \\ back\tslash\n");
+  host.AddDevice({.bdf = "0000:04:00.0", .vendor = 0x1234, .device = 0x0001,
+                  .class_code = 0x030000, .driver = "qxl", .iommu_group = 8,
+                  .boot_vga = 1});
+  host.WriteFile("sys/bus/pci/devices/0000:04:00.0/driver_override", "we\"ird\x01\n");
+  auto listing = BuildListing(host.root(), {});
+  ASSERT_TRUE(listing);
+  auto j = ListJson(*listing);
+  EXPECT_EQ(ListJsonText(*listing), j.dump(2));
+  // The cases above really were exercised.
+  const auto& odd = j[7];
+  EXPECT_EQ(odd["vendor_name"], "Quote \"Vendor\" \\ back\tslash");
+  EXPECT_EQ(odd["driver_override"], "we\"ird\x01");
+  EXPECT_EQ(odd["host_dependencies"].size(), 1u);
+
+  Listing empty;
+  EXPECT_EQ(ListJsonText(empty), ListJson(empty).dump(2));
+}
+
 TEST(ListViewTest, MissingSysfsIsAnError) {
   FakeHost host;
   std::filesystem::remove_all(host.Path("sys/bus/pci"));

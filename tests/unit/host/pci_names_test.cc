@@ -73,7 +73,8 @@ TEST(PciNamesTest, ShortClassNames) {
   EXPECT_EQ(ShortClassName(0x0c0500), "serial-bus");
   EXPECT_EQ(ShortClassName(0x060400), "bridge");
   EXPECT_EQ(ShortClassName(0x030000), "display");
-  EXPECT_EQ(ShortClassName(0xff0000), "");
+  EXPECT_EQ(ShortClassName(0xff0000), "unassigned");
+  EXPECT_EQ(ShortClassName(0x990000), "");
 }
 
 }  // namespace

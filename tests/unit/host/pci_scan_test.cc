@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include "fake_host.h"
 
 namespace devpass::host {
@@ -192,6 +194,25 @@ TEST(PciScanTest, MissingSysfsIsAnError) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
   EXPECT_NE(r.error().message.find("sysfs"), std::string::npos);
+}
+
+TEST(PciScanTest, LargeScanIsCompleteAndOrdered) {
+  // Enough devices for the scan to run on several threads.
+  FakeHost host;
+  for (int i = 0; i < 300; ++i) {
+    host.AddDevice({.bdf = fmt::format("0000:{:02x}:{:02x}.{}", 1 + i / 64, (i % 64) / 8, i % 8),
+                    .device = static_cast<uint16_t>(i),
+                    .iommu_group = i / 2});
+  }
+  auto devs = ScanPciDevices(host.root());
+  ASSERT_TRUE(devs);
+  ASSERT_EQ(devs->size(), 300u);
+  for (size_t i = 0; i < devs->size(); ++i) {
+    EXPECT_EQ((*devs)[i].device_id, i);
+    EXPECT_EQ((*devs)[i].iommu_group, static_cast<int>(i / 2));
+    ASSERT_EQ((*devs)[i].group_members.size(), 1u);
+    EXPECT_EQ((*devs)[i].group_members[0], (*devs)[i ^ 1].address);
+  }
 }
 
 }  // namespace
