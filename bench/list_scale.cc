@@ -15,6 +15,7 @@
 // Usage: list_scale [--runs N] [--devices N] [--keep]
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -30,8 +31,6 @@
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "cli/list_view.h"
 #include "host/assessment.h"
@@ -52,7 +51,8 @@ void Put(const fs::path& p, const std::string& content) {
     std::perror(p.c_str());
     std::exit(1);
   }
-  if (::write(fd, content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
+  if (::write(fd, content.data(), content.size()) !=
+      static_cast<ssize_t>(content.size())) {
     std::perror(p.c_str());
     std::exit(1);
   }
@@ -71,24 +71,31 @@ struct Kind {
 
 // A realistic spread of function kinds.
 constexpr Kind kKinds[] = {
-    {0x8086, 0x15b8, 0x020000, "e1000e"},   {0x144d, 0xa808, 0x010802, "nvme"},
-    {0x8086, 0xa36d, 0x0c0330, "xhci_hcd"}, {0x10de, 0x2204, 0x030000, "vfio-pci"},
-    {0x10de, 0x1aef, 0x040300, "vfio-pci"}, {0x8086, 0xa348, 0x040300, "snd_hda_intel"},
-    {0x1af4, 0x1041, 0x020000, ""},         {0x8086, 0x1572, 0x020000, "i40e"},
-    {0x8086, 0xa323, 0x0c0500, "i801_smbus"}, {0x1b21, 0x1242, 0x0c0330, ""},
+    {0x8086, 0x15b8, 0x020000, "e1000e"},
+    {0x144d, 0xa808, 0x010802, "nvme"},
+    {0x8086, 0xa36d, 0x0c0330, "xhci_hcd"},
+    {0x10de, 0x2204, 0x030000, "vfio-pci"},
+    {0x10de, 0x1aef, 0x040300, "vfio-pci"},
+    {0x8086, 0xa348, 0x040300, "snd_hda_intel"},
+    {0x1af4, 0x1041, 0x020000, ""},
+    {0x8086, 0x1572, 0x020000, "i40e"},
+    {0x8086, 0xa323, 0x0c0500, "i801_smbus"},
+    {0x1b21, 0x1242, 0x0c0330, ""},
 };
 
 void BuildTree(const fs::path& dir, int count) {
-  for (const char* d : {"sys/bus/pci/devices", "sys/bus/pci/drivers", "sys/kernel/iommu_groups",
-                        "sys/class/net", "sys/class/block", "sys/dev/block", "proc/self/net",
-                        "proc/net", "var/lib/devpass", "run"}) {
+  for (const char* d :
+       {"sys/bus/pci/devices", "sys/bus/pci/drivers", "sys/kernel/iommu_groups",
+        "sys/class/net", "sys/class/block", "sys/dev/block", "proc/self/net",
+        "proc/net", "var/lib/devpass", "run"}) {
     fs::create_directories(dir / d);
   }
   Put(dir / "proc/self/mountinfo", "");
   Put(dir / "proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n");
   Put(dir / "proc/net/route", "Iface\tDestination\tGateway\n");
   for (const auto& k : kKinds) {
-    if (*k.driver) fs::create_directories(dir / "sys/bus/pci/drivers" / k.driver);
+    if (*k.driver)
+      fs::create_directories(dir / "sys/bus/pci/drivers" / k.driver);
   }
   fs::create_directories(dir / "sys/bus/pci/drivers/iavf");
 
@@ -104,7 +111,8 @@ void BuildTree(const fs::path& dir, int count) {
 
     // Every 32nd function is an SR-IOV VF of the function 8 before it.
     bool is_vf = i % 32 == 31;
-    const Kind& k = is_vf ? Kind{0x8086, 0x154c, 0x020000, "iavf"} : kKinds[(i * 7) % 10];
+    const Kind& k =
+        is_vf ? Kind{0x8086, 0x154c, 0x020000, "iavf"} : kKinds[(i * 7) % 10];
     std::fill(cfg.begin(), cfg.end(), '\0');
     cfg[0] = static_cast<char>(k.vendor & 0xff);
     cfg[1] = static_cast<char>(k.vendor >> 8);
@@ -120,15 +128,18 @@ void BuildTree(const fs::path& dir, int count) {
     Put(dev / "class", fmt::format("0x{:06x}\n", k.class_code));
     Put(dev / "driver_override", "(null)\n");
     Put(dev / "numa_node", fmt::format("{}\n", bus <= 32 ? 0 : 1));
-    Put(dev / "resource", "0x00000000fe000000 0x00000000fe0fffff 0x0000000000040200\n");
-    if (k.class_code >> 16 == 0x03) Put(dev / "boot_vga", i == 3 ? "1\n" : "0\n");
+    Put(dev / "resource",
+        "0x00000000fe000000 0x00000000fe0fffff 0x0000000000040200\n");
+    if (k.class_code >> 16 == 0x03)
+      Put(dev / "boot_vga", i == 3 ? "1\n" : "0\n");
     if (*k.driver) {
       fs::path drv = dir / "sys/bus/pci/drivers" / k.driver;
       Link(dev / "driver", drv);
       Link(drv / bdf, dev);
     }
     if (is_vf) {
-      fs::path pf = root_bus / fmt::format("0000:{:02x}:{:02x}.{}", bus, slot - 1, fn);
+      fs::path pf =
+          root_bus / fmt::format("0000:{:02x}:{:02x}.{}", bus, slot - 1, fn);
       Link(dev / "physfn", pf);
       Link(pf / "virtfn0", dev);
       Put(pf / "sriov_totalvfs", "8\n");
@@ -138,7 +149,8 @@ void BuildTree(const fs::path& dir, int count) {
     if (left_in_group == 0) {
       ++group;
       left_in_group = 1 + group % 4;
-      fs::create_directories(dir / fmt::format("sys/kernel/iommu_groups/{}/devices", group));
+      fs::create_directories(
+          dir / fmt::format("sys/kernel/iommu_groups/{}/devices", group));
     }
     --left_in_group;
     fs::path g = dir / fmt::format("sys/kernel/iommu_groups/{}", group);
@@ -156,11 +168,14 @@ struct Stats {
 double CpuMs(int who) {
   struct rusage ru {};
   ::getrusage(who, &ru);
-  auto ms = [](const timeval& tv) { return tv.tv_sec * 1e3 + tv.tv_usec / 1e3; };
+  auto ms = [](const timeval& tv) {
+    return tv.tv_sec * 1e3 + tv.tv_usec / 1e3;
+  };
   return ms(ru.ru_utime) + ms(ru.ru_stime);
 }
 
-Stats Measure(int runs, const std::function<void()>& fn, int who = RUSAGE_SELF) {
+Stats Measure(int runs, const std::function<void()>& fn,
+              int who = RUSAGE_SELF) {
   std::vector<double> ms, cpu;
   for (int i = 0; i < runs; ++i) {
     double c0 = CpuMs(who);
@@ -176,18 +191,21 @@ Stats Measure(int runs, const std::function<void()>& fn, int who = RUSAGE_SELF) 
 }
 
 void Report(const char* what, const Stats& s) {
-  std::printf("%-46s median %6.1f ms  min %6.1f  max %6.1f  (cpu %6.1f ms)\n", what, s.median,
-              s.min, s.max, s.cpu_median);
+  std::printf("%-46s median %6.1f ms  min %6.1f  max %6.1f  (cpu %6.1f ms)\n",
+              what, s.median, s.min, s.max, s.cpu_median);
 }
 
 int RunDevpass(const fs::path& root) {
   std::string root_arg = root.string();
-  const char* argv[] = {DEVPASS_BINARY, "--root", root_arg.c_str(), "list", "--json", nullptr};
+  const char* argv[] = {DEVPASS_BINARY, "--root", root_arg.c_str(),
+                        "list",         "--json", nullptr};
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null",
+                                   O_WRONLY, 0);
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, DEVPASS_BINARY, &actions, nullptr, const_cast<char**>(argv), environ);
+  int rc = posix_spawn(&pid, DEVPASS_BINARY, &actions, nullptr,
+                       const_cast<char**>(argv), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) return -1;
   int status = 0;
@@ -202,18 +220,23 @@ int main(int argc, char** argv) {
   bool keep = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
-    else if (a == "--devices" && i + 1 < argc) devices = std::atoi(argv[++i]);
-    else if (a == "--keep") keep = true;
+    if (a == "--runs" && i + 1 < argc)
+      runs = std::atoi(argv[++i]);
+    else if (a == "--devices" && i + 1 < argc)
+      devices = std::atoi(argv[++i]);
+    else if (a == "--keep")
+      keep = true;
   }
-  std::string tmpl = (fs::temp_directory_path() / "devpass-bench-XXXXXX").string();
+  std::string tmpl =
+      (fs::temp_directory_path() / "devpass-bench-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) return 1;
   fs::path dir = tmpl;
   auto tb0 = std::chrono::steady_clock::now();
   BuildTree(dir, devices);
   auto tb1 = std::chrono::steady_clock::now();
-  std::printf("fake host with %d PCI functions in %s (built in %.0f ms)\n", devices,
-              dir.c_str(), std::chrono::duration<double, std::milli>(tb1 - tb0).count());
+  std::printf("fake host with %d PCI functions in %s (built in %.0f ms)\n",
+              devices, dir.c_str(),
+              std::chrono::duration<double, std::milli>(tb1 - tb0).count());
   Root root(dir);
 
   // Sanity: the list sees every device.
@@ -224,8 +247,8 @@ int main(int argc, char** argv) {
   }
   size_t assignable = 0;
   for (const auto& d : listing->devices) assignable += d.assessment.assignable;
-  std::printf("listed %zu devices, %zu assignable; %d runs each\n\n", listing->devices.size(),
-              assignable, runs);
+  std::printf("listed %zu devices, %zu assignable; %d runs each\n\n",
+              listing->devices.size(), assignable, runs);
 
   size_t sink = 0;
   Report("full list path (scan+names+usage+assess+JSON)", Measure(runs, [&] {
@@ -259,10 +282,11 @@ int main(int argc, char** argv) {
            sink += devpass::cli::ListJson(*listing).dump(2).size();
          }));
   int exec_rc = 0;
-  Report("exec: devpass --root DIR list --json", Measure(runs, [&] {
-           exec_rc |= RunDevpass(dir);
-         }, RUSAGE_CHILDREN));
-  if (exec_rc != 0) std::printf("warning: devpass exited with a non-zero status\n");
+  Report("exec: devpass --root DIR list --json",
+         Measure(
+             runs, [&] { exec_rc |= RunDevpass(dir); }, RUSAGE_CHILDREN));
+  if (exec_rc != 0)
+    std::printf("warning: devpass exited with a non-zero status\n");
   if (!keep) fs::remove_all(dir);
   return sink == 0 ? 1 : 0;
 }

@@ -13,9 +13,15 @@ Counts Count(const std::vector<host::Finding>& findings) {
   Counts c;
   for (const auto& f : findings) {
     switch (f.status) {
-      case host::FindingStatus::kPass: ++c.pass; break;
-      case host::FindingStatus::kWarn: ++c.warn; break;
-      case host::FindingStatus::kFail: ++c.fail; break;
+      case host::FindingStatus::kPass:
+        ++c.pass;
+        break;
+      case host::FindingStatus::kWarn:
+        ++c.warn;
+        break;
+      case host::FindingStatus::kFail:
+        ++c.fail;
+        break;
     }
   }
   return c;
@@ -30,7 +36,8 @@ nlohmann::json CheckJson(const std::vector<host::Finding>& findings) {
                     {"title", f.title},
                     {"status", std::string(host::FindingStatusName(f.status))},
                     {"detail", f.detail},
-                    {"fix", f.fix.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.fix)}});
+                    {"fix", f.fix.empty() ? nlohmann::json(nullptr)
+                                          : nlohmann::json(f.fix)}});
   }
   Counts c = Count(findings);
   return {{"findings", list},
@@ -41,14 +48,17 @@ nlohmann::json CheckJson(const std::vector<host::Finding>& findings) {
 std::string CheckText(const std::vector<host::Finding>& findings) {
   std::string out;
   for (const auto& f : findings) {
-    out += fmt::format("{}  {}: {}\n", host::FindingStatusName(f.status), f.title, f.detail);
+    out += fmt::format("{}  {}: {}\n", host::FindingStatusName(f.status),
+                       f.title, f.detail);
     if (!f.fix.empty()) out += fmt::format("      fix: {}\n", f.fix);
   }
   Counts c = Count(findings);
   out += fmt::format("\n{} passed, {} warning{}, {} failed: ", c.pass, c.warn,
                      c.warn == 1 ? "" : "s", c.fail);
   if (c.fail > 0) {
-    out += "this host is NOT ready for device assignment; apply the fixes above.\n";
+    out +=
+        "this host is NOT ready for device assignment; apply the fixes "
+        "above.\n";
   } else if (c.warn > 0) {
     out += "this host is ready for device assignment (see the warnings).\n";
   } else {

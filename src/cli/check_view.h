@@ -3,10 +3,9 @@
 // What `devpass check` prints: the readiness findings with their fixes and a
 // summary. The command exits with kExitCheckFailed when anything FAILs.
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "host/readiness.h"
 

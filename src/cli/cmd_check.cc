@@ -8,8 +8,10 @@ namespace devpass::cli {
 
 void RegisterCheckCommand(CLI::App& app, Globals& g) {
   auto* cmd = app.add_subcommand(
-      "check", "Check that this host can assign devices to guests (CPU virtualization, "
-               "KVM, IOMMU, VFIO, interrupt remapping) and say how to fix what is missing");
+      "check",
+      "Check that this host can assign devices to guests (CPU virtualization, "
+      "KVM, IOMMU, VFIO, interrupt remapping) and say how to fix what is "
+      "missing");
   cmd->add_flag("--json", g.json, "Print machine-readable JSON");
   cmd->footer("Exit status: 0 when nothing FAILs, 3 when a check FAILs.");
   cmd->callback([&g] {

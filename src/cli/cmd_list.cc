@@ -8,8 +8,9 @@ namespace devpass::cli {
 
 void RegisterListCommand(CLI::App& app, Globals& g) {
   auto* cmd = app.add_subcommand(
-      "list", "List PCI devices with their driver, IOMMU group and whether they can be "
-              "assigned to a guest");
+      "list",
+      "List PCI devices with their driver, IOMMU group and whether they can be "
+      "assigned to a guest");
   struct Args {
     std::string class_text;
     int group = -1;
@@ -17,12 +18,15 @@ void RegisterListCommand(CLI::App& app, Globals& g) {
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("--class", args->class_text,
-                  "Only devices of this class: a hex prefix of the class code (02, 0200, "
+                  "Only devices of this class: a hex prefix of the class code "
+                  "(02, 0200, "
                   "0x0200) or a name: " +
                       ClassFilterHelp())
       ->type_name("CLASS");
-  cmd->add_option("--group", args->group, "Only devices in IOMMU group N")->type_name("N");
-  cmd->add_flag("--assignable", args->assignable, "Only devices that can be assigned now");
+  cmd->add_option("--group", args->group, "Only devices in IOMMU group N")
+      ->type_name("N");
+  cmd->add_flag("--assignable", args->assignable,
+                "Only devices that can be assigned now");
   cmd->add_flag("--json", g.json, "Print machine-readable JSON");
   cmd->callback([&g, args] {
     ListOptions options;

@@ -7,11 +7,14 @@
 namespace devpass::cli {
 
 void RegisterShowCommand(CLI::App& app, Globals& g) {
-  auto* cmd = app.add_subcommand(
-      "show", "Show everything about one PCI device: capabilities, BARs, reset methods, "
-              "IOMMU group and why it can or cannot be assigned");
+  auto* cmd =
+      app.add_subcommand("show",
+                         "Show everything about one PCI device: capabilities, "
+                         "BARs, reset methods, "
+                         "IOMMU group and why it can or cannot be assigned");
   auto bdf = std::make_shared<std::string>();
-  cmd->add_option("BDF", *bdf, "PCI address, e.g. 0000:01:00.0 or 01:00.0")->required();
+  cmd->add_option("BDF", *bdf, "PCI address, e.g. 0000:01:00.0 or 01:00.0")
+      ->required();
   cmd->add_flag("--json", g.json, "Print machine-readable JSON");
   cmd->callback([&g, bdf] {
     auto address = PciAddress::Parse(*bdf);

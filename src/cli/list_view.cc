@@ -1,5 +1,7 @@
 #include "cli/list_view.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -7,8 +9,6 @@
 #include <cstdio>
 #include <iterator>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "hiding/ledger.h"
 
@@ -68,21 +68,24 @@ bool ClassFilter::Matches(uint32_t class_code) const {
 
 Result<ClassFilter> ParseClassFilter(std::string_view text) {
   std::string lower;
-  for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char c : text)
+    lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   for (const auto& named : kNamedClasses) {
     if (lower == named.name) return ParseClassFilter(named.prefix);
   }
   std::string_view hex = lower;
   if (hex.size() > 2 && hex[0] == '0' && hex[1] == 'x') hex.remove_prefix(2);
   ClassFilter f;
-  auto [ptr, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), f.value, 16);
+  auto [ptr, ec] =
+      std::from_chars(hex.data(), hex.data() + hex.size(), f.value, 16);
   bool ok = ec == std::errc() && ptr == hex.data() + hex.size() &&
             (hex.size() == 2 || hex.size() == 4 || hex.size() == 6);
   if (!ok) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("'{}' is not a device class; give a hex class prefix "
-                                 "(02, 0200, 0x020000) or one of: {}",
-                                 text, ClassFilterHelp()));
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        fmt::format("'{}' is not a device class; give a hex class prefix "
+                    "(02, 0200, 0x020000) or one of: {}",
+                    text, ClassFilterHelp()));
   }
   f.digits = static_cast<int>(hex.size());
   return f;
@@ -97,12 +100,14 @@ std::string ClassFilterHelp() {
   return out;
 }
 
-std::set<PciAddress> AssignedDevices(const Root& root, std::vector<std::string>* warnings) {
+std::set<PciAddress> AssignedDevices(const Root& root,
+                                     std::vector<std::string>* warnings) {
   std::set<PciAddress> out;
   auto ledger = hiding::Ledger::Load(root);
   if (!ledger) {
-    warnings->push_back("cannot read the ledger, so assignments are not shown: " +
-                        ledger.error().ToString());
+    warnings->push_back(
+        "cannot read the ledger, so assignments are not shown: " +
+        ledger.error().ToString());
     return out;
   }
   for (const auto& e : ledger->entries()) {
@@ -133,8 +138,9 @@ Result<Listing> BuildListing(const Root& root, const ListOptions& options) {
   if (usage_result) {
     usage = std::move(*usage_result);
   } else {
-    listing.warnings.push_back("cannot tell which devices the host depends on: " +
-                               usage_result.error().ToString());
+    listing.warnings.push_back(
+        "cannot tell which devices the host depends on: " +
+        usage_result.error().ToString());
   }
   for (auto& w : helper_warnings) listing.warnings.push_back(std::move(w));
 
@@ -144,7 +150,8 @@ Result<Listing> BuildListing(const Root& root, const ListOptions& options) {
   for (size_t i = 0; i < devices.size(); ++i) {
     const auto& d = devices[i];
     if (d.iommu_group) listing.any_iommu_group = true;
-    if (options.class_filter && !options.class_filter->Matches(d.class_code)) continue;
+    if (options.class_filter && !options.class_filter->Matches(d.class_code))
+      continue;
     if (options.group && d.iommu_group != options.group) continue;
     if (options.assignable_only && !assessments[i].assignable) continue;
     ListedDevice ld;
@@ -166,8 +173,10 @@ Result<Listing> BuildListing(const Root& root, const ListOptions& options) {
 std::string DisplayName(const ListedDevice& d) {
   const auto& n = d.names;
   if (!n.device.empty()) return n.device;
-  if (!n.vendor.empty()) return fmt::format("{} device {}", n.vendor, Hex4(d.info.device_id));
-  return fmt::format("device {}:{}", Hex4(d.info.vendor_id), Hex4(d.info.device_id));
+  if (!n.vendor.empty())
+    return fmt::format("{} device {}", n.vendor, Hex4(d.info.device_id));
+  return fmt::format("device {}:{}", Hex4(d.info.vendor_id),
+                     Hex4(d.info.device_id));
 }
 
 nlohmann::json DeviceJson(const ListedDevice& ld) {
@@ -190,24 +199,29 @@ nlohmann::json DeviceJson(const ListedDevice& ld) {
   j["bridge"] = d.is_bridge();
   j["driver"] = NullIfEmpty(d.driver);
   j["driver_override"] = NullIfEmpty(d.driver_override);
-  j["iommu_group"] = d.iommu_group ? nlohmann::json(*d.iommu_group) : nlohmann::json(nullptr);
+  j["iommu_group"] =
+      d.iommu_group ? nlohmann::json(*d.iommu_group) : nlohmann::json(nullptr);
   j["group_members"] = nlohmann::json::array();
-  for (const auto& m : d.group_members) j["group_members"].push_back(m.ToString());
-  j["physfn"] = d.physfn ? nlohmann::json(d.physfn->ToString()) : nlohmann::json(nullptr);
+  for (const auto& m : d.group_members)
+    j["group_members"].push_back(m.ToString());
+  j["physfn"] =
+      d.physfn ? nlohmann::json(d.physfn->ToString()) : nlohmann::json(nullptr);
   j["virtfns"] = nlohmann::json::array();
   for (const auto& v : d.virtfns) j["virtfns"].push_back(v.ToString());
-  j["sriov_totalvfs"] =
-      d.sriov_totalvfs >= 0 ? nlohmann::json(d.sriov_totalvfs) : nlohmann::json(nullptr);
-  j["sriov_numvfs"] =
-      d.sriov_numvfs >= 0 ? nlohmann::json(d.sriov_numvfs) : nlohmann::json(nullptr);
-  j["numa_node"] = d.numa_node >= 0 ? nlohmann::json(d.numa_node) : nlohmann::json(nullptr);
+  j["sriov_totalvfs"] = d.sriov_totalvfs >= 0 ? nlohmann::json(d.sriov_totalvfs)
+                                              : nlohmann::json(nullptr);
+  j["sriov_numvfs"] = d.sriov_numvfs >= 0 ? nlohmann::json(d.sriov_numvfs)
+                                          : nlohmann::json(nullptr);
+  j["numa_node"] =
+      d.numa_node >= 0 ? nlohmann::json(d.numa_node) : nlohmann::json(nullptr);
   j["boot_vga"] = d.boot_vga;
   j["assignable"] = ld.assessment.assignable;
   j["reasons"] = ld.assessment.reasons;
   j["host_dependencies"] = nlohmann::json::array();
   for (const auto& dep : ld.assessment.host_dependencies) {
     j["host_dependencies"].push_back(
-        {{"kind", std::string(host::HostDependencyKindName(dep.kind))}, {"detail", dep.detail}});
+        {{"kind", std::string(host::HostDependencyKindName(dep.kind))},
+         {"detail", dep.detail}});
   }
   return j;
 }
@@ -223,224 +237,13 @@ Result<nlohmann::json> ListJson(const Root& root, const ListOptions& options) {
   return ListJson(listing);
 }
 
-namespace {
-
-// JSON text in nlohmann's dump(2) layout: two-space indent, keys sorted
-// (its objects are std::maps), "[]" for empty arrays. Appends straight into
-// one buffer; the unit test checks the result against nlohmann byte for byte.
-class JsonText {
- public:
-  explicit JsonText(std::string* out) : out_(out) {}
-
-  void BeginObject() { Open('{'); }
-  void EndObject() { Close('}'); }
-  void BeginArray() { Open('['); }
-  void EndArray() { Close(']'); }
-
-  // Keys must come in sorted order, as nlohmann prints them.
-  void Key(std::string_view key) {
-    Item();
-    Escaped(key);
-    *out_ += ": ";
-    after_key_ = true;
-  }
-  void String(std::string_view s) {
-    Item();
-    Escaped(s);
-  }
-  void StringOrNull(std::string_view s) {
-    if (s.empty()) {
-      Raw("null");
-    } else {
-      String(s);
-    }
-  }
-  void Raw(std::string_view literal) {
-    Item();
-    *out_ += literal;
-  }
-  void Int(int64_t v) {
-    Item();
-    fmt::format_to(std::back_inserter(*out_), "{}", v);
-  }
-  void IntOrNull(int v) {
-    if (v >= 0) {
-      Int(v);
-    } else {
-      Raw("null");
-    }
-  }
-  void Bool(bool b) { Raw(b ? "true" : "false"); }
-  void Addresses(const std::vector<PciAddress>& addrs) {
-    BeginArray();
-    for (const auto& a : addrs) String(a.ToString());
-    EndArray();
-  }
-
- private:
-  // Separator and indentation before a value or key, unless it follows a key.
-  void Item() {
-    if (after_key_) {
-      after_key_ = false;
-      return;
-    }
-    if (!first_.empty()) {
-      if (!first_.back()) out_->push_back(',');
-      first_.back() = false;
-      out_->push_back('\n');
-      out_->append(first_.size() * 2, ' ');
-    }
-  }
-  void Open(char c) {
-    Item();
-    out_->push_back(c);
-    first_.push_back(true);
-  }
-  void Close(char c) {
-    bool empty = first_.back();
-    first_.pop_back();
-    if (!empty) {
-      out_->push_back('\n');
-      out_->append(first_.size() * 2, ' ');
-    }
-    out_->push_back(c);
-  }
-  void Escaped(std::string_view s) {
-    out_->push_back('"');
-    for (char ch : s) {
-      auto c = static_cast<unsigned char>(ch);
-      switch (c) {
-        case '"': *out_ += "\\\""; break;
-        case '\\': *out_ += "\\\\"; break;
-        case '\b': *out_ += "\\b"; break;
-        case '\f': *out_ += "\\f"; break;
-        case '\n': *out_ += "\\n"; break;
-        case '\r': *out_ += "\\r"; break;
-        case '\t': *out_ += "\\t"; break;
-        default:
-          if (c < 0x20) {
-            fmt::format_to(std::back_inserter(*out_), "\\u{:04x}", c);
-          } else {
-            out_->push_back(ch);
-          }
-      }
-    }
-    out_->push_back('"');
-  }
-
-  std::string* out_;
-  std::vector<bool> first_;  // per open container: nothing written yet
-  bool after_key_ = false;
-};
-
-// Must render exactly what DeviceJson builds, keys in sorted order.
-void AppendDevice(JsonText& w, const ListedDevice& ld) {
-  const auto& d = ld.info;
-  const auto& a = ld.assessment;
-  char hex[8];
-  auto hex4 = [&hex](uint16_t v) {
-    std::snprintf(hex, sizeof hex, "%04x", v);
-    return std::string_view(hex, 4);
-  };
-  w.BeginObject();
-  w.Key("address");
-  w.String(d.address.ToString());
-  w.Key("assignable");
-  w.Bool(a.assignable);
-  w.Key("boot_vga");
-  w.Bool(d.boot_vga);
-  w.Key("bridge");
-  w.Bool(d.is_bridge());
-  w.Key("class");
-  std::snprintf(hex, sizeof hex, "%06x", d.class_code & 0xffffff);
-  w.String(hex);
-  w.Key("class_name");
-  w.StringOrNull(ld.names.class_name);
-  w.Key("class_short");
-  w.StringOrNull(host::ShortClassName(d.class_code));
-  w.Key("device_id");
-  w.String(hex4(d.device_id));
-  w.Key("device_name");
-  w.StringOrNull(ld.names.device);
-  w.Key("driver");
-  w.StringOrNull(d.driver);
-  w.Key("driver_override");
-  w.StringOrNull(d.driver_override);
-  w.Key("group_members");
-  w.Addresses(d.group_members);
-  w.Key("header_type");
-  w.Int(d.header_type & 0x7f);
-  w.Key("host_dependencies");
-  w.BeginArray();
-  for (const auto& dep : a.host_dependencies) {
-    w.BeginObject();
-    w.Key("detail");
-    w.String(dep.detail);
-    w.Key("kind");
-    w.String(host::HostDependencyKindName(dep.kind));
-    w.EndObject();
-  }
-  w.EndArray();
-  w.Key("iommu_group");
-  if (d.iommu_group) {
-    w.Int(*d.iommu_group);
-  } else {
-    w.Raw("null");
-  }
-  w.Key("multifunction");
-  w.Bool(d.multifunction());
-  w.Key("numa_node");
-  w.IntOrNull(d.numa_node);
-  w.Key("physfn");
-  if (d.physfn) {
-    w.String(d.physfn->ToString());
-  } else {
-    w.Raw("null");
-  }
-  w.Key("reasons");
-  w.BeginArray();
-  for (const auto& r : a.reasons) w.String(r);
-  w.EndArray();
-  w.Key("revision");
-  std::snprintf(hex, sizeof hex, "%02x", d.revision);
-  w.String(hex);
-  w.Key("sriov_numvfs");
-  w.IntOrNull(d.sriov_numvfs);
-  w.Key("sriov_totalvfs");
-  w.IntOrNull(d.sriov_totalvfs);
-  w.Key("subsystem_device_id");
-  w.String(hex4(d.subsystem_device_id));
-  w.Key("subsystem_name");
-  w.StringOrNull(ld.names.subsystem);
-  w.Key("subsystem_vendor_id");
-  w.String(hex4(d.subsystem_vendor_id));
-  w.Key("vendor_id");
-  w.String(hex4(d.vendor_id));
-  w.Key("vendor_name");
-  w.StringOrNull(ld.names.vendor);
-  w.Key("virtfns");
-  w.Addresses(d.virtfns);
-  w.EndObject();
-}
-
-}  // namespace
-
-std::string ListJsonText(const Listing& listing) {
-  std::string out;
-  out.reserve(listing.devices.size() * 1100 + 2);
-  JsonText w(&out);
-  w.BeginArray();
-  for (const auto& d : listing.devices) AppendDevice(w, d);
-  w.EndArray();
-  return out;
-}
-
 std::string ListText(const Listing& listing) {
   struct Row {
     std::array<std::string, 7> cells;
   };
   std::vector<Row> rows;
-  rows.push_back({{"ADDRESS", "CLASS", "IDS", "DEVICE", "DRIVER", "GROUP", "ASSIGNABLE"}});
+  rows.push_back(
+      {{"ADDRESS", "CLASS", "IDS", "DEVICE", "DRIVER", "GROUP", "ASSIGNABLE"}});
   size_t assignable = 0;
   for (const auto& ld : listing.devices) {
     const auto& d = ld.info;
@@ -452,24 +255,30 @@ std::string ListText(const Listing& listing) {
     } else {
       verdict = "no";
       if (!ld.assessment.reasons.empty()) {
-        verdict += ": " + Truncate(ld.assessment.reasons.front(), kReasonColumnMax);
+        verdict +=
+            ": " + Truncate(ld.assessment.reasons.front(), kReasonColumnMax);
       }
     }
-    rows.push_back({{d.address.ToString(), cls,
-                     fmt::format("{}:{}", Hex4(d.vendor_id), Hex4(d.device_id)),
-                     Truncate(DisplayName(ld), kNameColumnMax), d.driver.empty() ? "-" : d.driver,
-                     d.iommu_group ? std::to_string(*d.iommu_group) : "-", verdict}});
+    rows.push_back(
+        {{d.address.ToString(), cls,
+          fmt::format("{}:{}", Hex4(d.vendor_id), Hex4(d.device_id)),
+          Truncate(DisplayName(ld), kNameColumnMax),
+          d.driver.empty() ? "-" : d.driver,
+          d.iommu_group ? std::to_string(*d.iommu_group) : "-", verdict}});
   }
   std::array<size_t, 7> width{};
   for (const auto& r : rows) {
-    for (size_t c = 0; c < width.size(); ++c) width[c] = std::max(width[c], r.cells[c].size());
+    for (size_t c = 0; c < width.size(); ++c)
+      width[c] = std::max(width[c], r.cells[c].size());
   }
   std::string out;
   for (const auto& r : rows) {
     std::string line;
     for (size_t c = 0; c < width.size(); ++c) {
       // The last column is not padded: no trailing blanks.
-      line += c + 1 < width.size() ? fmt::format("{:<{}}  ", r.cells[c], width[c]) : r.cells[c];
+      line += c + 1 < width.size()
+                  ? fmt::format("{:<{}}  ", r.cells[c], width[c])
+                  : r.cells[c];
     }
     out += line + "\n";
   }
@@ -480,8 +289,10 @@ std::string ListText(const Listing& listing) {
   }
   out += "\n";
   if (listing.total_scanned > 0 && !listing.any_iommu_group) {
-    out += "No device has an IOMMU group: the IOMMU is off, so nothing can be assigned. "
-           "Run 'devpass check' for the fix.\n";
+    out +=
+        "No device has an IOMMU group: the IOMMU is off, so nothing can be "
+        "assigned. "
+        "Run 'devpass check' for the fix.\n";
   }
   return out;
 }

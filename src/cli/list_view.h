@@ -4,12 +4,11 @@
 // check the JSON and text without running the binary. One Listing is one
 // consistent snapshot: scan, names, host usage and assessment.
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "base/root.h"
@@ -41,7 +40,7 @@ struct ListOptions {
 };
 
 struct DeviceNames {
-  std::string vendor;     // "" when pci.ids does not know it
+  std::string vendor;  // "" when pci.ids does not know it
   std::string device;
   std::string subsystem;
   std::string class_name;
@@ -56,13 +55,15 @@ struct ListedDevice {
 struct Listing {
   std::vector<ListedDevice> devices;  // after filtering, by address
   size_t total_scanned = 0;
-  bool any_iommu_group = false;       // over all devices, before filtering
-  std::vector<std::string> warnings;  // non-fatal: host usage or ledger unreadable
+  bool any_iommu_group = false;  // over all devices, before filtering
+  std::vector<std::string>
+      warnings;  // non-fatal: host usage or ledger unreadable
 };
 
 // Devices a guest already owns, from the hiding ledger (entries with an
 // assignment). A ledger that cannot be read adds a warning.
-std::set<PciAddress> AssignedDevices(const Root& root, std::vector<std::string>* warnings);
+std::set<PciAddress> AssignedDevices(const Root& root,
+                                     std::vector<std::string>* warnings);
 
 Result<Listing> BuildListing(const Root& root, const ListOptions& options);
 

@@ -4,16 +4,15 @@
 // `list` entry: capabilities with parsed fields, BARs, reset methods, group
 // members with their drivers, and config-space parsing problems.
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "base/error.h"
 #include "base/pci_address.h"
 #include "base/root.h"
+#include "cli/list_view.h"
 #include "host/config_space.h"
 #include "host/pci_resources.h"
-#include "cli/list_view.h"
 
 namespace devpass::cli {
 
@@ -28,9 +27,10 @@ struct DeviceDetails {
   ListedDevice device;
   std::vector<GroupMemberView> group;  // other members
   host::ConfigSpace config;
-  std::string config_error;            // config unreadable: why
+  std::string config_error;  // config unreadable: why
   std::vector<host::Bar> bars;
-  std::vector<std::string> reset_methods;  // from <dev>/reset_method; empty if absent
+  std::vector<std::string>
+      reset_methods;  // from <dev>/reset_method; empty if absent
   std::vector<std::string> warnings;
 };
 

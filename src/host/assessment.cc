@@ -1,8 +1,8 @@
 #include "host/assessment.h"
 
-#include <map>
-
 #include <fmt/format.h>
+
+#include <map>
 
 #include "host/iommu_group.h"
 
@@ -19,9 +19,9 @@ bool InHostUse(const PciDeviceInfo& device) {
   return !device.driver.empty() && !bridge && !IsStubDriver(device.driver);
 }
 
-std::vector<DeviceAssessment> AssessDevices(const std::vector<PciDeviceInfo>& devices,
-                                            const HostUsage& usage,
-                                            const std::set<PciAddress>& assigned) {
+std::vector<DeviceAssessment> AssessDevices(
+    const std::vector<PciDeviceInfo>& devices, const HostUsage& usage,
+    const std::set<PciAddress>& assigned) {
   std::map<PciAddress, const PciDeviceInfo*> by_address;
   for (const auto& d : devices) by_address[d.address] = &d;
 
@@ -38,10 +38,12 @@ std::vector<DeviceAssessment> AssessDevices(const std::vector<PciDeviceInfo>& de
       a.reasons.push_back("host-critical: " + dep.detail);
     }
     // A bridge is never assignable; its group's state would only be noise.
-    for (const auto& member : bridge ? std::vector<PciAddress>{} : d.group_members) {
+    for (const auto& member :
+         bridge ? std::vector<PciAddress>{} : d.group_members) {
       auto it = by_address.find(member);
       if (it == by_address.end()) continue;  // vanished between scan steps
-      if (InHostUse(*it->second)) a.blocking.push_back({member, it->second->driver});
+      if (InHostUse(*it->second))
+        a.blocking.push_back({member, it->second->driver});
     }
     if (!a.blocking.empty()) {
       std::string list;

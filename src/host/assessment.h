@@ -28,7 +28,8 @@ struct DeviceAssessment {
   //   "bridge"
   //   "already assigned"
   //   "host-critical: boot GPU (boot_vga=1)"
-  //   "group shared with devices in host use: 0000:00:1f.3 (snd_hda_intel), ..."
+  //   "group shared with devices in host use: 0000:00:1f.3 (snd_hda_intel),
+  //   ..."
   std::vector<std::string> reasons;
   // Other members of the group that keep it from being viable.
   std::vector<BlockingDevice> blocking;
@@ -38,9 +39,9 @@ struct DeviceAssessment {
 
 // One assessment per device, in the order of `devices`. `assigned` holds
 // the devices a guest already owns (from the hiding ledger).
-std::vector<DeviceAssessment> AssessDevices(const std::vector<PciDeviceInfo>& devices,
-                                            const HostUsage& usage,
-                                            const std::set<PciAddress>& assigned);
+std::vector<DeviceAssessment> AssessDevices(
+    const std::vector<PciDeviceInfo>& devices, const HostUsage& usage,
+    const std::set<PciAddress>& assigned);
 
 // A member keeps a group from being viable when it is bound to a driver
 // other than a stub and is not a bridge (drivers/vfio/group.c).

@@ -1,9 +1,9 @@
 #include "host/config_space.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "base/fs.h"
 
@@ -11,13 +11,13 @@ namespace devpass::host {
 namespace {
 
 // Header registers (PCI Local Bus 3.0 §6.1, pci_regs.h).
-constexpr size_t kRegVendorId = 0x00;        // PCI_VENDOR_ID
-constexpr size_t kRegDeviceId = 0x02;        // PCI_DEVICE_ID
-constexpr size_t kRegStatus = 0x06;          // PCI_STATUS
-constexpr size_t kRegHeaderType = 0x0e;      // PCI_HEADER_TYPE
-constexpr size_t kRegCapPointer = 0x34;      // PCI_CAPABILITY_LIST
+constexpr size_t kRegVendorId = 0x00;           // PCI_VENDOR_ID
+constexpr size_t kRegDeviceId = 0x02;           // PCI_DEVICE_ID
+constexpr size_t kRegStatus = 0x06;             // PCI_STATUS
+constexpr size_t kRegHeaderType = 0x0e;         // PCI_HEADER_TYPE
+constexpr size_t kRegCapPointer = 0x34;         // PCI_CAPABILITY_LIST
 constexpr size_t kRegCardBusCapPointer = 0x14;  // PCI_CB_CAPABILITY_LIST
-constexpr uint16_t kStatusCapList = 0x0010;  // PCI_STATUS_CAP_LIST
+constexpr uint16_t kStatusCapList = 0x0010;     // PCI_STATUS_CAP_LIST
 constexpr uint8_t kHeaderLayoutMask = 0x7f;
 constexpr uint8_t kHeaderCardBus = 2;
 
@@ -36,20 +36,20 @@ constexpr int kMaxExtCaps = (4096 - 256) / 4;
 constexpr uint32_t kExtNextMask = 0xffc;
 
 // Capability register offsets and bits, named as in pci_regs.h.
-constexpr size_t kPmPmc = 2;                      // PCI_PM_PMC
-constexpr size_t kPmCtrl = 4;                     // PCI_PM_CTRL
-constexpr uint16_t kPmCapVersionMask = 0x0007;    // PCI_PM_CAP_VER_MASK
-constexpr uint16_t kPmCapD1 = 0x0200;             // PCI_PM_CAP_D1
-constexpr uint16_t kPmCapD2 = 0x0400;             // PCI_PM_CAP_D2
-constexpr unsigned kPmCapPmeShift = 11;           // PCI_PM_CAP_PME_SHIFT
-constexpr uint16_t kPmCtrlNoSoftReset = 0x0008;   // PCI_PM_CTRL_NO_SOFT_RESET
-constexpr uint16_t kPmCtrlStateMask = 0x0003;     // PCI_PM_CTRL_STATE_MASK
+constexpr size_t kPmPmc = 2;                     // PCI_PM_PMC
+constexpr size_t kPmCtrl = 4;                    // PCI_PM_CTRL
+constexpr uint16_t kPmCapVersionMask = 0x0007;   // PCI_PM_CAP_VER_MASK
+constexpr uint16_t kPmCapD1 = 0x0200;            // PCI_PM_CAP_D1
+constexpr uint16_t kPmCapD2 = 0x0400;            // PCI_PM_CAP_D2
+constexpr unsigned kPmCapPmeShift = 11;          // PCI_PM_CAP_PME_SHIFT
+constexpr uint16_t kPmCtrlNoSoftReset = 0x0008;  // PCI_PM_CTRL_NO_SOFT_RESET
+constexpr uint16_t kPmCtrlStateMask = 0x0003;    // PCI_PM_CTRL_STATE_MASK
 
-constexpr size_t kMsiFlags = 2;                   // PCI_MSI_FLAGS
-constexpr uint16_t kMsiEnable = 0x0001;           // PCI_MSI_FLAGS_ENABLE
-constexpr uint16_t kMsiQmaskMask = 0x000e;        // PCI_MSI_FLAGS_QMASK
-constexpr uint16_t kMsi64Bit = 0x0080;            // PCI_MSI_FLAGS_64BIT
-constexpr uint16_t kMsiMaskBit = 0x0100;          // PCI_MSI_FLAGS_MASKBIT
+constexpr size_t kMsiFlags = 2;             // PCI_MSI_FLAGS
+constexpr uint16_t kMsiEnable = 0x0001;     // PCI_MSI_FLAGS_ENABLE
+constexpr uint16_t kMsiQmaskMask = 0x000e;  // PCI_MSI_FLAGS_QMASK
+constexpr uint16_t kMsi64Bit = 0x0080;      // PCI_MSI_FLAGS_64BIT
+constexpr uint16_t kMsiMaskBit = 0x0100;    // PCI_MSI_FLAGS_MASKBIT
 
 constexpr size_t kMsixFlags = 2;                  // PCI_MSIX_FLAGS
 constexpr size_t kMsixTable = 4;                  // PCI_MSIX_TABLE
@@ -60,41 +60,41 @@ constexpr uint16_t kMsixEnable = 0x8000;          // PCI_MSIX_FLAGS_ENABLE
 constexpr uint32_t kMsixBirMask = 0x7;            // PCI_MSIX_TABLE_BIR
 constexpr uint32_t kMsixOffsetMask = 0xfffffff8;  // PCI_MSIX_TABLE_OFFSET
 
-constexpr size_t kExpFlags = 2;                   // PCI_EXP_FLAGS
-constexpr size_t kExpDevCap = 4;                  // PCI_EXP_DEVCAP
-constexpr size_t kExpLnkCap = 0x0c;               // PCI_EXP_LNKCAP
-constexpr size_t kExpLnkSta = 0x12;               // PCI_EXP_LNKSTA
-constexpr uint16_t kExpFlagsVersMask = 0x000f;    // PCI_EXP_FLAGS_VERS
-constexpr uint16_t kExpFlagsTypeMask = 0x00f0;    // PCI_EXP_FLAGS_TYPE
-constexpr uint32_t kExpDevCapFlr = 0x10000000;    // PCI_EXP_DEVCAP_FLR
-constexpr uint32_t kExpLnkSpeedMask = 0x000f;     // PCI_EXP_LNKCAP_SLS
-constexpr uint32_t kExpLnkWidthMask = 0x03f0;     // PCI_EXP_LNKCAP_MLW
+constexpr size_t kExpFlags = 2;                 // PCI_EXP_FLAGS
+constexpr size_t kExpDevCap = 4;                // PCI_EXP_DEVCAP
+constexpr size_t kExpLnkCap = 0x0c;             // PCI_EXP_LNKCAP
+constexpr size_t kExpLnkSta = 0x12;             // PCI_EXP_LNKSTA
+constexpr uint16_t kExpFlagsVersMask = 0x000f;  // PCI_EXP_FLAGS_VERS
+constexpr uint16_t kExpFlagsTypeMask = 0x00f0;  // PCI_EXP_FLAGS_TYPE
+constexpr uint32_t kExpDevCapFlr = 0x10000000;  // PCI_EXP_DEVCAP_FLR
+constexpr uint32_t kExpLnkSpeedMask = 0x000f;   // PCI_EXP_LNKCAP_SLS
+constexpr uint32_t kExpLnkWidthMask = 0x03f0;   // PCI_EXP_LNKCAP_MLW
 constexpr unsigned kExpLnkWidthShift = 4;
 
-constexpr size_t kAcsCap = 4;                     // PCI_ACS_CAP
-constexpr size_t kAcsCtrl = 6;                    // PCI_ACS_CTRL
-constexpr uint16_t kAcsSv = 0x0001;               // PCI_ACS_SV
-constexpr uint16_t kAcsTb = 0x0002;               // PCI_ACS_TB
-constexpr uint16_t kAcsRr = 0x0004;               // PCI_ACS_RR
-constexpr uint16_t kAcsCr = 0x0008;               // PCI_ACS_CR
-constexpr uint16_t kAcsUf = 0x0010;               // PCI_ACS_UF
-constexpr uint16_t kAcsEc = 0x0020;               // PCI_ACS_EC
-constexpr uint16_t kAcsDt = 0x0040;               // PCI_ACS_DT
+constexpr size_t kAcsCap = 4;        // PCI_ACS_CAP
+constexpr size_t kAcsCtrl = 6;       // PCI_ACS_CTRL
+constexpr uint16_t kAcsSv = 0x0001;  // PCI_ACS_SV
+constexpr uint16_t kAcsTb = 0x0002;  // PCI_ACS_TB
+constexpr uint16_t kAcsRr = 0x0004;  // PCI_ACS_RR
+constexpr uint16_t kAcsCr = 0x0008;  // PCI_ACS_CR
+constexpr uint16_t kAcsUf = 0x0010;  // PCI_ACS_UF
+constexpr uint16_t kAcsEc = 0x0020;  // PCI_ACS_EC
+constexpr uint16_t kAcsDt = 0x0040;  // PCI_ACS_DT
 
-constexpr size_t kSriovInitialVf = 0x0c;          // PCI_SRIOV_INITIAL_VF
-constexpr size_t kSriovTotalVf = 0x0e;            // PCI_SRIOV_TOTAL_VF
-constexpr size_t kSriovNumVf = 0x10;              // PCI_SRIOV_NUM_VF
-constexpr size_t kSriovVfOffset = 0x14;           // PCI_SRIOV_VF_OFFSET
-constexpr size_t kSriovVfStride = 0x16;           // PCI_SRIOV_VF_STRIDE
-constexpr size_t kSriovVfDid = 0x1a;              // PCI_SRIOV_VF_DID
+constexpr size_t kSriovInitialVf = 0x0c;  // PCI_SRIOV_INITIAL_VF
+constexpr size_t kSriovTotalVf = 0x0e;    // PCI_SRIOV_TOTAL_VF
+constexpr size_t kSriovNumVf = 0x10;      // PCI_SRIOV_NUM_VF
+constexpr size_t kSriovVfOffset = 0x14;   // PCI_SRIOV_VF_OFFSET
+constexpr size_t kSriovVfStride = 0x16;   // PCI_SRIOV_VF_STRIDE
+constexpr size_t kSriovVfDid = 0x1a;      // PCI_SRIOV_VF_DID
 
-constexpr size_t kRebarCap = 4;                   // PCI_REBAR_CAP
-constexpr size_t kRebarCtrl = 8;                  // PCI_REBAR_CTRL
-constexpr size_t kRebarEntrySize = 8;             // one CAP + CTRL pair
-constexpr uint32_t kRebarCtrlBarIdx = 0x0007;     // PCI_REBAR_CTRL_BAR_IDX
-constexpr uint32_t kRebarCtrlNbarMask = 0x00e0;   // PCI_REBAR_CTRL_NBAR_MASK
+constexpr size_t kRebarCap = 4;                  // PCI_REBAR_CAP
+constexpr size_t kRebarCtrl = 8;                 // PCI_REBAR_CTRL
+constexpr size_t kRebarEntrySize = 8;            // one CAP + CTRL pair
+constexpr uint32_t kRebarCtrlBarIdx = 0x0007;    // PCI_REBAR_CTRL_BAR_IDX
+constexpr uint32_t kRebarCtrlNbarMask = 0x00e0;  // PCI_REBAR_CTRL_NBAR_MASK
 constexpr unsigned kRebarCtrlNbarShift = 5;
-constexpr uint32_t kRebarCtrlSizeMask = 0x3f00;   // PCI_REBAR_CTRL_BAR_SIZE
+constexpr uint32_t kRebarCtrlSizeMask = 0x3f00;  // PCI_REBAR_CTRL_BAR_SIZE
 constexpr unsigned kRebarCtrlSizeShift = 8;
 constexpr unsigned kMaxBars = 6;
 // CAP bit n (4..31) = 2^(n+16) bytes (bit 4 = 1 MiB); CTRL bit n (16..31)
@@ -115,7 +115,8 @@ class Bytes {
   }
   std::optional<uint32_t> U32(size_t off) const {
     if (off + 4 > b_.size() || off + 4 < off) return std::nullopt;
-    return static_cast<uint32_t>(b_[off]) | static_cast<uint32_t>(b_[off + 1]) << 8 |
+    return static_cast<uint32_t>(b_[off]) |
+           static_cast<uint32_t>(b_[off + 1]) << 8 |
            static_cast<uint32_t>(b_[off + 2]) << 16 |
            static_cast<uint32_t>(b_[off + 3]) << 24;
   }
@@ -235,12 +236,15 @@ CapabilityDetail ParseRebar(const Bytes& b, size_t off) {
     ResizableBarCap::Bar bar;
     bar.index = static_cast<uint8_t>(*ctrl & kRebarCtrlBarIdx);
     for (unsigned bit = 4; bit < 32; ++bit) {
-      if (*cap & (1u << bit)) bar.supported_sizes.push_back(kOneMiB << (bit - 4));
+      if (*cap & (1u << bit))
+        bar.supported_sizes.push_back(kOneMiB << (bit - 4));
     }
     for (unsigned bit = 16; bit < 32; ++bit) {
-      if (*ctrl & (1u << bit)) bar.supported_sizes.push_back(kOneMiB << (bit + 12));
+      if (*ctrl & (1u << bit))
+        bar.supported_sizes.push_back(kOneMiB << (bit + 12));
     }
-    bar.current_size = kOneMiB << ((*ctrl & kRebarCtrlSizeMask) >> kRebarCtrlSizeShift);
+    bar.current_size = kOneMiB
+                       << ((*ctrl & kRebarCtrlSizeMask) >> kRebarCtrlSizeShift);
     r.bars.push_back(std::move(bar));
   }
   return r;
@@ -292,17 +296,19 @@ void WalkStandard(std::span<const uint8_t> bytes, ConfigSpace* cs) {
   size_t ptr = *first & kCapPointerMask;
   for (int n = 0; ptr != 0; ++n) {
     if (n >= kMaxStdCaps || seen.count(ptr)) {
-      cs->problems.push_back(fmt::format("capability list loops at 0x{:02x}", ptr));
+      cs->problems.push_back(
+          fmt::format("capability list loops at 0x{:02x}", ptr));
       return;
     }
     if (ptr < kFirstCapOffset) {
-      cs->problems.push_back(
-          fmt::format("capability pointer 0x{:02x} points into the header", ptr));
+      cs->problems.push_back(fmt::format(
+          "capability pointer 0x{:02x} points into the header", ptr));
       return;
     }
     if (ptr + 2 > limit) {
-      cs->problems.push_back(fmt::format(
-          "capability at 0x{:02x} lies beyond the {} bytes read", ptr, b.size()));
+      cs->problems.push_back(
+          fmt::format("capability at 0x{:02x} lies beyond the {} bytes read",
+                      ptr, b.size()));
       return;
     }
     seen.insert(ptr);
@@ -353,7 +359,8 @@ void WalkExtended(const Bytes& b, ConfigSpace* cs) {
     size_t next = (*hdr >> 20) & kExtNextMask;
     if (next != 0 && next < kExtCapStart) {
       cs->problems.push_back(fmt::format(
-          "extended capability at 0x{:03x} points below 0x100 (0x{:03x})", off, next));
+          "extended capability at 0x{:03x} points below 0x100 (0x{:03x})", off,
+          next));
       return;
     }
     off = next;
@@ -361,112 +368,6 @@ void WalkExtended(const Bytes& b, ConfigSpace* cs) {
 }
 
 }  // namespace
-
-std::string CapabilityName(CapabilityId id) {
-  switch (id) {
-    case CapabilityId::kPowerManagement: return "Power Management";
-    case CapabilityId::kAgp: return "AGP";
-    case CapabilityId::kVpd: return "Vital Product Data";
-    case CapabilityId::kSlotId: return "Slot Identification";
-    case CapabilityId::kMsi: return "MSI";
-    case CapabilityId::kCompactPciHotSwap: return "CompactPCI Hot Swap";
-    case CapabilityId::kPciX: return "PCI-X";
-    case CapabilityId::kHyperTransport: return "HyperTransport";
-    case CapabilityId::kVendorSpecific: return "Vendor Specific";
-    case CapabilityId::kDebugPort: return "Debug Port";
-    case CapabilityId::kCompactPciCentralResource: return "CompactPCI Central Resource Control";
-    case CapabilityId::kHotPlug: return "PCI Hot-Plug";
-    case CapabilityId::kBridgeSubsystemVendor: return "Bridge Subsystem Vendor ID";
-    case CapabilityId::kAgp8x: return "AGP 8x";
-    case CapabilityId::kSecureDevice: return "Secure Device";
-    case CapabilityId::kPciExpress: return "PCI Express";
-    case CapabilityId::kMsiX: return "MSI-X";
-    case CapabilityId::kSata: return "SATA Data/Index";
-    case CapabilityId::kAdvancedFeatures: return "Advanced Features";
-    case CapabilityId::kEnhancedAllocation: return "Enhanced Allocation";
-    case CapabilityId::kFlatteningPortalBridge: return "Flattening Portal Bridge";
-  }
-  return fmt::format("Unknown (0x{:02x})", static_cast<unsigned>(id));
-}
-
-std::string ExtCapabilityName(ExtCapabilityId id) {
-  using E = ExtCapabilityId;
-  switch (id) {
-    case E::kAer: return "Advanced Error Reporting";
-    case E::kVirtualChannel: return "Virtual Channel";
-    case E::kDeviceSerialNumber: return "Device Serial Number";
-    case E::kPowerBudgeting: return "Power Budgeting";
-    case E::kRootComplexLinkDeclaration: return "Root Complex Link Declaration";
-    case E::kRootComplexInternalLink: return "Root Complex Internal Link Control";
-    case E::kRootComplexEventCollector: return "Root Complex Event Collector Endpoint Association";
-    case E::kMultiFunctionVc: return "Multi-Function Virtual Channel";
-    case E::kVirtualChannel9: return "Virtual Channel (MFVC present)";
-    case E::kRcrb: return "RCRB Header";
-    case E::kVendorSpecific: return "Vendor Specific Extended";
-    case E::kConfigAccessCorrelation: return "Configuration Access Correlation";
-    case E::kAcs: return "Access Control Services";
-    case E::kAri: return "Alternative Routing-ID Interpretation";
-    case E::kAts: return "Address Translation Services";
-    case E::kSrIov: return "SR-IOV";
-    case E::kMrIov: return "MR-IOV";
-    case E::kMulticast: return "Multicast";
-    case E::kPageRequest: return "Page Request Interface";
-    case E::kResizableBar: return "Resizable BAR";
-    case E::kDynamicPowerAllocation: return "Dynamic Power Allocation";
-    case E::kTph: return "TPH Requester";
-    case E::kLtr: return "Latency Tolerance Reporting";
-    case E::kSecondaryPcie: return "Secondary PCI Express";
-    case E::kPmux: return "Protocol Multiplexing";
-    case E::kPasid: return "Process Address Space ID";
-    case E::kLnReq: return "LN Requester";
-    case E::kDpc: return "Downstream Port Containment";
-    case E::kL1PmSubstates: return "L1 PM Substates";
-    case E::kPtm: return "Precision Time Measurement";
-    case E::kMPcie: return "M-PCIe";
-    case E::kFrsQueueing: return "FRS Queueing";
-    case E::kReadinessTimeReporting: return "Readiness Time Reporting";
-    case E::kDvsec: return "Designated Vendor-Specific";
-    case E::kVfResizableBar: return "VF Resizable BAR";
-    case E::kDataLinkFeature: return "Data Link Feature";
-    case E::kPhysicalLayer16: return "Physical Layer 16.0 GT/s";
-    case E::kLaneMargining: return "Lane Margining at the Receiver";
-    case E::kHierarchyId: return "Hierarchy ID";
-    case E::kNpem: return "Native PCIe Enclosure Management";
-    case E::kPhysicalLayer32: return "Physical Layer 32.0 GT/s";
-    case E::kAlternateProtocol: return "Alternate Protocol";
-    case E::kSfi: return "System Firmware Intermediary";
-    case E::kDoe: return "Data Object Exchange";
-    case E::kIde: return "Integrity and Data Encryption";
-  }
-  return fmt::format("Unknown (0x{:04x})", static_cast<unsigned>(id));
-}
-
-std::string PcieDeviceTypeName(PcieDeviceType type) {
-  switch (type) {
-    case PcieDeviceType::kEndpoint: return "Endpoint";
-    case PcieDeviceType::kLegacyEndpoint: return "Legacy Endpoint";
-    case PcieDeviceType::kRootPort: return "Root Port";
-    case PcieDeviceType::kUpstreamPort: return "Upstream Switch Port";
-    case PcieDeviceType::kDownstreamPort: return "Downstream Switch Port";
-    case PcieDeviceType::kPcieToPciBridge: return "PCIe to PCI/PCI-X Bridge";
-    case PcieDeviceType::kPciToPcieBridge: return "PCI/PCI-X to PCIe Bridge";
-    case PcieDeviceType::kRcIntegratedEndpoint: return "Root Complex Integrated Endpoint";
-    case PcieDeviceType::kRcEventCollector: return "Root Complex Event Collector";
-  }
-  return fmt::format("Unknown ({})", static_cast<unsigned>(type));
-}
-
-std::string LinkSpeedName(uint8_t encoding) {
-  switch (encoding) {
-    case 1: return "2.5 GT/s";
-    case 2: return "5 GT/s";
-    case 3: return "8 GT/s";
-    case 4: return "16 GT/s";
-    case 5: return "32 GT/s";
-    case 6: return "64 GT/s";
-    default: return fmt::format("unknown ({})", encoding);
-  }
-}
 
 const Capability* ConfigSpace::Find(CapabilityId id) const {
   for (const auto& c : capabilities) {
@@ -493,9 +394,10 @@ ConfigSpace ParseConfigSpace(std::span<const uint8_t> bytes) {
   cs.has_capability_list = (cs.status & kStatusCapList) != 0;
   if (bytes.size() <= kFirstCapOffset) {
     if (cs.has_capability_list) {
-      cs.problems.push_back(fmt::format(
-          "only {} bytes of config space readable; run as root to see capabilities",
-          bytes.size()));
+      cs.problems.push_back(
+          fmt::format("only {} bytes of config space readable; run as root to "
+                      "see capabilities",
+                      bytes.size()));
     }
     return cs;
   }
@@ -504,8 +406,10 @@ ConfigSpace ParseConfigSpace(std::span<const uint8_t> bytes) {
   return cs;
 }
 
-Result<ConfigSpace> ReadConfigSpace(const Root& root, const PciAddress& address) {
-  auto path = root.Sys(fmt::format("bus/pci/devices/{}/config", address.ToString()));
+Result<ConfigSpace> ReadConfigSpace(const Root& root,
+                                    const PciAddress& address) {
+  auto path =
+      root.Sys(fmt::format("bus/pci/devices/{}/config", address.ToString()));
   DP_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadBytes(path, 4096));
   return ParseConfigSpace(bytes);
 }

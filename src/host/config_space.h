@@ -99,19 +99,19 @@ enum class ExtCapabilityId : uint16_t {
   kIde = 0x0030,
 };
 
-std::string CapabilityName(CapabilityId id);          // "MSI-X", "Unknown (0x1f)"
-std::string ExtCapabilityName(ExtCapabilityId id);    // "ACS", "Unknown (0x0042)"
+std::string CapabilityName(CapabilityId id);        // "MSI-X", "Unknown (0x1f)"
+std::string ExtCapabilityName(ExtCapabilityId id);  // "ACS", "Unknown (0x0042)"
 
 // PCI Power Management capability (PCI PM 1.2 §3.2).
 struct PowerManagementCap {
   uint8_t version = 0;        // PMC bits 2:0
   bool d1_supported = false;  // PMC bit 9
   bool d2_supported = false;  // PMC bit 10
-  uint8_t pme_support = 0;    // PMC bits 15:11, one bit per D0/D1/D2/D3hot/D3cold
+  uint8_t pme_support = 0;  // PMC bits 15:11, one bit per D0/D1/D2/D3hot/D3cold
   // PMCSR bit 3: the device keeps its state across D3hot->D0, so a PM
   // reset (D3hot round trip) does NOT reset it.
   bool no_soft_reset = false;
-  uint8_t power_state = 0;    // PMCSR bits 1:0, D0..D3hot
+  uint8_t power_state = 0;  // PMCSR bits 1:0, D0..D3hot
 };
 
 // MSI (PCI 3.0 §6.8.1): Message Control at cap + 2.
@@ -197,25 +197,25 @@ struct ResizableBarCap {
 };
 
 using CapabilityDetail =
-    std::variant<std::monostate, PowerManagementCap, MsiCap, MsiXCap, PciExpressCap,
-                 AcsCap, SrIovCap, ResizableBarCap>;
+    std::variant<std::monostate, PowerManagementCap, MsiCap, MsiXCap,
+                 PciExpressCap, AcsCap, SrIovCap, ResizableBarCap>;
 
 struct Capability {
   bool extended = false;
-  uint16_t id = 0;       // CapabilityId or ExtCapabilityId value
-  uint16_t offset = 0;   // in config space
-  uint8_t version = 0;   // extended capabilities only (header bits 19:16)
+  uint16_t id = 0;      // CapabilityId or ExtCapabilityId value
+  uint16_t offset = 0;  // in config space
+  uint8_t version = 0;  // extended capabilities only (header bits 19:16)
   std::string name;
   CapabilityDetail detail;  // monostate: named only, or too short to parse
 };
 
 struct ConfigSpace {
-  size_t size = 0;          // bytes available
+  size_t size = 0;  // bytes available
   uint16_t vendor_id = 0;
   uint16_t device_id = 0;
-  uint16_t status = 0;      // Status register, 0x06
-  uint8_t header_type = 0;  // 0x0e
-  bool has_capability_list = false;  // Status bit 4 (PCI_STATUS_CAP_LIST)
+  uint16_t status = 0;                   // Status register, 0x06
+  uint8_t header_type = 0;               // 0x0e
+  bool has_capability_list = false;      // Status bit 4 (PCI_STATUS_CAP_LIST)
   std::vector<Capability> capabilities;  // standard first, then extended
   // What could not be parsed ("capability list loops at 0x50", ...).
   std::vector<std::string> problems;
@@ -241,6 +241,7 @@ ConfigSpace ParseConfigSpace(std::span<const uint8_t> bytes);
 // Reads <dev>/config (up to 4096 bytes) and parses it. Unprivileged readers
 // get 64 bytes, which parses to a header without capabilities; `problems`
 // then says that root is needed.
-Result<ConfigSpace> ReadConfigSpace(const Root& root, const PciAddress& address);
+Result<ConfigSpace> ReadConfigSpace(const Root& root,
+                                    const PciAddress& address);
 
 }  // namespace devpass::host

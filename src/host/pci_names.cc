@@ -60,7 +60,8 @@ struct PciNames::Access {
 
 PciNames::PciNames(const Root& root) {
   for (const auto& candidate :
-       {root.Path("usr/share/misc/pci.ids"), std::filesystem::path("/usr/share/misc/pci.ids")}) {
+       {root.Path("usr/share/misc/pci.ids"),
+        std::filesystem::path("/usr/share/misc/pci.ids")}) {
     if (Exists(candidate)) {
       ids_path_ = candidate;
       break;
@@ -101,18 +102,21 @@ std::string PciNames::Vendor(uint16_t vendor) {
 std::string PciNames::Device(uint16_t vendor, uint16_t device) {
   if (!EnsureLoaded()) return "";
   char buf[256];
-  const char* s = pci_lookup_name(access_->acc, buf, sizeof buf,
-                                  PCI_LOOKUP_DEVICE | kLookupFlags, vendor, device);
+  const char* s =
+      pci_lookup_name(access_->acc, buf, sizeof buf,
+                      PCI_LOOKUP_DEVICE | kLookupFlags, vendor, device);
   return s ? s : "";
 }
 
-std::string PciNames::Subsystem(uint16_t vendor, uint16_t device, uint16_t subsystem_vendor,
+std::string PciNames::Subsystem(uint16_t vendor, uint16_t device,
+                                uint16_t subsystem_vendor,
                                 uint16_t subsystem_device) {
   if (!EnsureLoaded()) return "";
   char buf[256];
-  const char* s = pci_lookup_name(access_->acc, buf, sizeof buf,
-                                  PCI_LOOKUP_SUBSYSTEM | PCI_LOOKUP_DEVICE | kLookupFlags,
-                                  vendor, device, subsystem_vendor, subsystem_device);
+  const char* s =
+      pci_lookup_name(access_->acc, buf, sizeof buf,
+                      PCI_LOOKUP_SUBSYSTEM | PCI_LOOKUP_DEVICE | kLookupFlags,
+                      vendor, device, subsystem_vendor, subsystem_device);
   return s ? s : "";
 }
 
@@ -120,8 +124,8 @@ std::string PciNames::Class(uint32_t class_code) {
   if (!EnsureLoaded()) return "";
   char buf[256];
   int cls = static_cast<int>((class_code >> 8) & 0xffff);
-  const char* s =
-      pci_lookup_name(access_->acc, buf, sizeof buf, PCI_LOOKUP_CLASS | kLookupFlags, cls);
+  const char* s = pci_lookup_name(access_->acc, buf, sizeof buf,
+                                  PCI_LOOKUP_CLASS | kLookupFlags, cls);
   if (s == nullptr) return "";
   // When only the base class is known, libpci appends the number
   // ("Serial bus controller [0c03]"); we show numbers ourselves.
@@ -139,35 +143,62 @@ std::string ShortClassName(uint32_t class_code) {
   // subclasses users look for by name get their own.
   uint16_t cls = static_cast<uint16_t>((class_code >> 8) & 0xffff);
   switch (cls) {
-    case 0x0108: return "nvme";
-    case 0x0403: return "audio";
-    case 0x0c03: return "usb";
-    default: break;
+    case 0x0108:
+      return "nvme";
+    case 0x0403:
+      return "audio";
+    case 0x0c03:
+      return "usb";
+    default:
+      break;
   }
   switch (cls >> 8) {
-    case 0x00: return "unclassified";
-    case 0x01: return "storage";
-    case 0x02: return "network";
-    case 0x03: return "display";
-    case 0x04: return "multimedia";
-    case 0x05: return "memory";
-    case 0x06: return "bridge";
-    case 0x07: return "serial";
-    case 0x08: return "system";
-    case 0x09: return "input";
-    case 0x0a: return "docking";
-    case 0x0b: return "processor";
-    case 0x0c: return "serial-bus";
-    case 0x0d: return "wireless";
-    case 0x0e: return "intelligent";
-    case 0x0f: return "satellite";
-    case 0x10: return "encryption";
-    case 0x11: return "signal-processing";
-    case 0x12: return "accelerator";
-    case 0x13: return "instrumentation";
-    case 0x40: return "coprocessor";
-    case 0xff: return "unassigned";
-    default: return "";
+    case 0x00:
+      return "unclassified";
+    case 0x01:
+      return "storage";
+    case 0x02:
+      return "network";
+    case 0x03:
+      return "display";
+    case 0x04:
+      return "multimedia";
+    case 0x05:
+      return "memory";
+    case 0x06:
+      return "bridge";
+    case 0x07:
+      return "serial";
+    case 0x08:
+      return "system";
+    case 0x09:
+      return "input";
+    case 0x0a:
+      return "docking";
+    case 0x0b:
+      return "processor";
+    case 0x0c:
+      return "serial-bus";
+    case 0x0d:
+      return "wireless";
+    case 0x0e:
+      return "intelligent";
+    case 0x0f:
+      return "satellite";
+    case 0x10:
+      return "encryption";
+    case 0x11:
+      return "signal-processing";
+    case 0x12:
+      return "accelerator";
+    case 0x13:
+      return "instrumentation";
+    case 0x40:
+      return "coprocessor";
+    case 0xff:
+      return "unassigned";
+    default:
+      return "";
   }
 }
 

@@ -30,13 +30,15 @@ class PciNames {
   void Preload();
 
   // The pci.ids in use, nullopt when none was found.
-  const std::optional<std::filesystem::path>& ids_path() const { return ids_path_; }
+  const std::optional<std::filesystem::path>& ids_path() const {
+    return ids_path_;
+  }
 
   // "" when unknown.
   std::string Vendor(uint16_t vendor);
   std::string Device(uint16_t vendor, uint16_t device);
-  std::string Subsystem(uint16_t vendor, uint16_t device, uint16_t subsystem_vendor,
-                        uint16_t subsystem_device);
+  std::string Subsystem(uint16_t vendor, uint16_t device,
+                        uint16_t subsystem_vendor, uint16_t subsystem_device);
   // By base class and subclass ("Ethernet controller"); falls back to the base
   // class name ("Network controller") when the subclass is not listed.
   std::string Class(uint32_t class_code);

@@ -1,8 +1,8 @@
 #include "host/pci_resources.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
+
+#include <charconv>
 
 #include "base/fs.h"
 
@@ -17,7 +17,8 @@ bool ParseHex(std::string_view word, uint64_t* out) {
   if (word.size() > 2 && word[0] == '0' && (word[1] == 'x' || word[1] == 'X')) {
     word.remove_prefix(2);
   }
-  auto [ptr, ec] = std::from_chars(word.data(), word.data() + word.size(), *out, 16);
+  auto [ptr, ec] =
+      std::from_chars(word.data(), word.data() + word.size(), *out, 16);
   return !word.empty() && ec == std::errc() && ptr == word.data() + word.size();
 }
 
@@ -41,12 +42,13 @@ std::vector<Bar> ParseResources(std::string_view text) {
   while (!text.empty() && index < kReportedResources) {
     size_t nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    text =
+        nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
     int this_index = index++;
     auto words = SplitWords(line);
     uint64_t start = 0, end = 0, flags = 0;
-    if (words.size() != 3 || !ParseHex(words[0], &start) || !ParseHex(words[1], &end) ||
-        !ParseHex(words[2], &flags)) {
+    if (words.size() != 3 || !ParseHex(words[0], &start) ||
+        !ParseHex(words[1], &end) || !ParseHex(words[2], &flags)) {
       continue;
     }
     if (end <= start && start == 0) continue;  // unused slot
@@ -69,14 +71,15 @@ std::vector<Bar> ParseResources(std::string_view text) {
 }
 
 Result<std::vector<Bar>> ReadBars(const Root& root, const PciAddress& address) {
-  DP_ASSIGN_OR_RETURN(
-      std::string text,
-      ReadFile(root.Sys(fmt::format("bus/pci/devices/{}/resource", address.ToString()))));
+  DP_ASSIGN_OR_RETURN(std::string text,
+                      ReadFile(root.Sys(fmt::format(
+                          "bus/pci/devices/{}/resource", address.ToString()))));
   return ParseResources(text);
 }
 
 std::string HumanSize(uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  static constexpr const char* kUnits[] = {"B",   "KiB", "MiB", "GiB",
+                                           "TiB", "PiB", "EiB"};
   int unit = 0;
   uint64_t v = bytes;
   // Exact units only: BARs are powers of two, and "1.5 MiB" would hide a

@@ -30,9 +30,9 @@ enum class BarKind { kIo, kMem32, kMem64 };
 std::string_view BarKindName(BarKind kind);  // "io", "mem32", "mem64"
 
 struct Bar {
-  int index = 0;        // 0..5, or 6 for the ROM
+  int index = 0;  // 0..5, or 6 for the ROM
   uint64_t start = 0;
-  uint64_t size = 0;    // bytes
+  uint64_t size = 0;  // bytes
   BarKind kind = BarKind::kMem32;
   bool prefetchable = false;
   bool is_rom = false;

@@ -23,7 +23,8 @@ constexpr size_t kCfgClassProgIf = 0x09;      // PCI_CLASS_PROG (3 bytes)
 constexpr size_t kCfgHeaderType = 0x0e;       // PCI_HEADER_TYPE
 constexpr size_t kCfgSubsystemVendor = 0x2c;  // PCI_SUBSYSTEM_VENDOR_ID
 constexpr size_t kCfgSubsystemId = 0x2e;      // PCI_SUBSYSTEM_ID
-// PCI_CLASS_DISPLAY_VGA and PCI_CLASS_NOT_DEFINED_VGA (include/linux/pci_ids.h).
+// PCI_CLASS_DISPLAY_VGA and PCI_CLASS_NOT_DEFINED_VGA
+// (include/linux/pci_ids.h).
 constexpr uint16_t kClassDisplayVga = 0x0300;
 constexpr uint16_t kClassNotDefinedVga = 0x0001;
 // Above this many devices the scan is split over threads: each device costs
@@ -48,7 +49,8 @@ std::optional<std::string> ReadAttrAt(int dirfd, const char* name) {
   ::close(fd);
   if (n < 0) return std::nullopt;
   std::string_view s(buf, static_cast<size_t>(n));
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\0')) {
+  while (!s.empty() &&
+         (s.back() == '\n' || s.back() == ' ' || s.back() == '\0')) {
     s.remove_suffix(1);
   }
   return std::string(s);
@@ -110,11 +112,15 @@ uint16_t Le16(const uint8_t* p) {
 // SR-IOV §9.3.4.1) on kernels that do not emulate them, and a short config
 // read means we cannot trust the header.
 void ReadIdsFromAttributes(int devfd, PciDeviceInfo* d, bool all) {
-  if (auto v = ReadNumberAt(devfd, "vendor")) d->vendor_id = static_cast<uint16_t>(*v);
-  if (auto v = ReadNumberAt(devfd, "device")) d->device_id = static_cast<uint16_t>(*v);
+  if (auto v = ReadNumberAt(devfd, "vendor"))
+    d->vendor_id = static_cast<uint16_t>(*v);
+  if (auto v = ReadNumberAt(devfd, "device"))
+    d->device_id = static_cast<uint16_t>(*v);
   if (!all) return;
-  if (auto v = ReadNumberAt(devfd, "class")) d->class_code = static_cast<uint32_t>(*v) & 0xffffff;
-  if (auto v = ReadNumberAt(devfd, "revision")) d->revision = static_cast<uint8_t>(*v);
+  if (auto v = ReadNumberAt(devfd, "class"))
+    d->class_code = static_cast<uint32_t>(*v) & 0xffffff;
+  if (auto v = ReadNumberAt(devfd, "revision"))
+    d->revision = static_cast<uint8_t>(*v);
   if (auto v = ReadNumberAt(devfd, "subsystem_vendor")) {
     d->subsystem_vendor_id = static_cast<uint16_t>(*v);
   }
@@ -134,7 +140,8 @@ void ReadHeader(int devfd, PciDeviceInfo* d) {
     ::close(fd);
   }
   if (n < static_cast<ssize_t>(kHeaderBytes)) {
-    if (n > static_cast<ssize_t>(kCfgHeaderType)) d->header_type = cfg[kCfgHeaderType];
+    if (n > static_cast<ssize_t>(kCfgHeaderType))
+      d->header_type = cfg[kCfgHeaderType];
     ReadIdsFromAttributes(devfd, d, /*all=*/true);
     return;
   }
@@ -195,12 +202,15 @@ std::optional<PciDeviceInfo> ReadDevice(int devices_fd, const char* name,
   ReadHeader(devfd, &d);
   d.driver = LinkNameAt(devfd, "driver").value_or("");
   if (auto group = LinkNameAt(devfd, "iommu_group")) {
-    if (auto n = ParseNumber(*group); n && *n >= 0) d.iommu_group = static_cast<int>(*n);
+    if (auto n = ParseNumber(*group); n && *n >= 0)
+      d.iommu_group = static_cast<int>(*n);
   }
-  if (auto ovr = ReadAttrAt(devfd, "driver_override"); ovr && *ovr != "(null)") {
+  if (auto ovr = ReadAttrAt(devfd, "driver_override");
+      ovr && *ovr != "(null)") {
     d.driver_override = *ovr;
   }
-  if (auto numa = ReadNumberAt(devfd, "numa_node")) d.numa_node = static_cast<int>(*numa);
+  if (auto numa = ReadNumberAt(devfd, "numa_node"))
+    d.numa_node = static_cast<int>(*numa);
   // The kernel creates boot_vga only for VGA devices (pci_is_vga(): class
   // 0x0300, or 0x0001 for pre-2.0 VGA); skip the lookup for the rest.
   if (d.class_id() == kClassDisplayVga || d.class_id() == kClassNotDefinedVga) {
@@ -227,8 +237,8 @@ HeaderLayout PciDeviceInfo::layout() const {
 }
 
 bool PciDeviceInfo::is_bridge() const {
-  return layout() == HeaderLayout::kBridge || layout() == HeaderLayout::kCardBus ||
-         class_id() == kClassBridgePci;
+  return layout() == HeaderLayout::kBridge ||
+         layout() == HeaderLayout::kCardBus || class_id() == kClassBridgePci;
 }
 
 void ComputeGroupMembers(std::vector<PciDeviceInfo>* devices) {
@@ -236,7 +246,8 @@ void ComputeGroupMembers(std::vector<PciDeviceInfo>* devices) {
   for (const auto& d : *devices) {
     if (d.iommu_group) groups[*d.iommu_group].push_back(d.address);
   }
-  for (auto& members : groups) std::sort(members.second.begin(), members.second.end());
+  for (auto& members : groups)
+    std::sort(members.second.begin(), members.second.end());
   for (auto& d : *devices) {
     d.group_members.clear();
     if (!d.iommu_group) continue;
@@ -251,9 +262,10 @@ Result<std::vector<PciDeviceInfo>> ScanPciDevices(const Root& root) {
   UniqueFd devices_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!devices_fd.valid()) {
     int err = errno;
-    return ErrnoError(err, fmt::format("cannot read the PCI device list {}; is "
-                                       "sysfs mounted (mount -t sysfs sysfs /sys)?",
-                                       root.Display(dir)));
+    return ErrnoError(err,
+                      fmt::format("cannot read the PCI device list {}; is "
+                                  "sysfs mounted (mount -t sysfs sysfs /sys)?",
+                                  root.Display(dir)));
   }
   // fdopendir takes ownership of its fd; keep ours for openat.
   DIR* dirp = ::fdopendir(::dup(devices_fd.get()));
@@ -273,10 +285,12 @@ Result<std::vector<PciDeviceInfo>> ScanPciDevices(const Root& root) {
   std::vector<std::optional<PciDeviceInfo>> read(names.size());
   auto work = [&](size_t first, size_t step) {
     for (size_t i = first; i < names.size(); i += step) {
-      read[i] = ReadDevice(devices_fd.get(), names[i].second.c_str(), names[i].first);
+      read[i] =
+          ReadDevice(devices_fd.get(), names[i].second.c_str(), names[i].first);
     }
   };
-  unsigned threads = std::min(std::max(std::thread::hardware_concurrency(), 1u), kMaxScanThreads);
+  unsigned threads = std::min(std::max(std::thread::hardware_concurrency(), 1u),
+                              kMaxScanThreads);
   if (names.size() < kParallelScanThreshold || threads == 1) {
     work(0, 1);
   } else {
@@ -296,7 +310,8 @@ Result<std::vector<PciDeviceInfo>> ScanPciDevices(const Root& root) {
   return out;
 }
 
-Result<PciDeviceInfo> ScanPciDevice(const Root& root, const PciAddress& address) {
+Result<PciDeviceInfo> ScanPciDevice(const Root& root,
+                                    const PciAddress& address) {
   auto dir = root.Sys("bus/pci/devices");
   UniqueFd devices_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   std::optional<PciDeviceInfo> d;
@@ -304,14 +319,15 @@ Result<PciDeviceInfo> ScanPciDevice(const Root& root, const PciAddress& address)
     d = ReadDevice(devices_fd.get(), address.ToString().c_str(), address);
   }
   if (!d) {
-    return MakeError(ErrorCode::kNotFound,
-                     fmt::format("no PCI device {} under {}; run 'devpass list' "
-                                 "to see the devices",
-                                 address.ToString(), root.Display(dir)));
+    return MakeError(
+        ErrorCode::kNotFound,
+        fmt::format("no PCI device {} under {}; run 'devpass list' "
+                    "to see the devices",
+                    address.ToString(), root.Display(dir)));
   }
   if (d->iommu_group) {
-    auto group_dir =
-        root.Sys(fmt::format("kernel/iommu_groups/{}/devices", *d->iommu_group));
+    auto group_dir = root.Sys(
+        fmt::format("kernel/iommu_groups/{}/devices", *d->iommu_group));
     for (const auto& name : ListDir(group_dir)) {
       auto member = PciAddress::Parse(name);
       if (member && *member != address) d->group_members.push_back(*member);

@@ -22,9 +22,9 @@ namespace devpass::host {
 // Header layout, config byte 0x0e bits 6:0 (PCI Local Bus 3.0 §6.1,
 // PCI_HEADER_TYPE_* in include/uapi/linux/pci_regs.h).
 enum class HeaderLayout : uint8_t {
-  kNormal = 0,     // PCI_HEADER_TYPE_NORMAL: an endpoint function
-  kBridge = 1,     // PCI_HEADER_TYPE_BRIDGE: PCI-to-PCI bridge
-  kCardBus = 2,    // PCI_HEADER_TYPE_CARDBUS: CardBus bridge
+  kNormal = 0,   // PCI_HEADER_TYPE_NORMAL: an endpoint function
+  kBridge = 1,   // PCI_HEADER_TYPE_BRIDGE: PCI-to-PCI bridge
+  kCardBus = 2,  // PCI_HEADER_TYPE_CARDBUS: CardBus bridge
   kUnknown = 0x7f,
 };
 
@@ -41,8 +41,8 @@ struct PciDeviceInfo {
   uint8_t revision = 0;
   uint8_t header_type = 0;  // raw config byte 0x0e (bit 7 = multifunction)
 
-  std::string driver;           // "" when unbound
-  std::string driver_override;  // "" when unset (the kernel shows "(null)")
+  std::string driver;              // "" when unbound
+  std::string driver_override;     // "" when unset (the kernel shows "(null)")
   std::optional<int> iommu_group;  // nullopt: no IOMMU group (IOMMU off)
   // Other functions in the same IOMMU group, sorted. Filled from the scan
   // result by ScanPciDevices, from the group directory by ScanPciDevice.
@@ -73,7 +73,8 @@ struct PciDeviceInfo {
 Result<std::vector<PciDeviceInfo>> ScanPciDevices(const Root& root);
 
 // One device; kNotFound with a hint to run `devpass list` when absent.
-Result<PciDeviceInfo> ScanPciDevice(const Root& root, const PciAddress& address);
+Result<PciDeviceInfo> ScanPciDevice(const Root& root,
+                                    const PciAddress& address);
 
 // Fills group_members of every device from the iommu_group numbers of the
 // scan result (no extra reads). Exposed for callers that build the list.

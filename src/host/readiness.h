@@ -15,7 +15,8 @@
 namespace devpass::host {
 
 enum class FindingStatus { kPass, kWarn, kFail };
-std::string_view FindingStatusName(FindingStatus status);  // "PASS", "WARN", "FAIL"
+std::string_view FindingStatusName(
+    FindingStatus status);  // "PASS", "WARN", "FAIL"
 
 struct Finding {
   std::string id;     // stable key for scripts: "iommu_groups"
@@ -26,7 +27,8 @@ struct Finding {
 };
 
 // Finding ids, in the order CheckHost returns them.
-inline constexpr std::string_view kCheckCpuVirtualization = "cpu_virtualization";
+inline constexpr std::string_view kCheckCpuVirtualization =
+    "cpu_virtualization";
 inline constexpr std::string_view kCheckKvmDevice = "kvm_device";
 inline constexpr std::string_view kCheckIommuFirmware = "iommu_firmware";
 inline constexpr std::string_view kCheckIommuCmdline = "iommu_cmdline";
@@ -34,7 +36,8 @@ inline constexpr std::string_view kCheckIommuPassthrough = "iommu_passthrough";
 inline constexpr std::string_view kCheckIommuGroups = "iommu_groups";
 inline constexpr std::string_view kCheckVfioDevice = "vfio_device";
 inline constexpr std::string_view kCheckVfioPciModule = "vfio_pci_module";
-inline constexpr std::string_view kCheckInterruptRemapping = "interrupt_remapping";
+inline constexpr std::string_view kCheckInterruptRemapping =
+    "interrupt_remapping";
 inline constexpr std::string_view kCheckDriverOverride = "driver_override";
 
 std::vector<Finding> CheckHost(const Root& root);

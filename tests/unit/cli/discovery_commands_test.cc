@@ -47,9 +47,13 @@ Run RunDevpass(const FakeHost& host, std::vector<std::string> args) {
 }
 
 void AddDevices(FakeHost& host) {
-  host.AddDevice({.bdf = "0000:00:1f.6", .class_code = 0x020000, .driver = "e1000e",
+  host.AddDevice({.bdf = "0000:00:1f.6",
+                  .class_code = 0x020000,
+                  .driver = "e1000e",
                   .iommu_group = 2});
-  host.AddDevice({.bdf = "0000:00:14.0", .class_code = 0x0c0330, .driver = "xhci_hcd",
+  host.AddDevice({.bdf = "0000:00:14.0",
+                  .class_code = 0x0c0330,
+                  .driver = "xhci_hcd",
                   .iommu_group = 3});
 }
 
@@ -86,7 +90,8 @@ TEST(DiscoveryCommandsTest, ShowMissingDeviceIsAnErrorObjectInJson) {
   EXPECT_EQ(r.exit_code, kExitError);
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["error"]["code"], "not-found");
-  EXPECT_NE(j["error"]["message"].get<std::string>().find("no PCI device 0000:07:00.0"),
+  EXPECT_NE(j["error"]["message"].get<std::string>().find(
+                "no PCI device 0000:07:00.0"),
             std::string::npos);
 }
 
@@ -105,7 +110,8 @@ TEST(DiscoveryCommandsTest, CheckExitsThreeOnFailureAndZeroWhenReady) {
   // No IOMMU: no DMAR/IVRS, no /dev/kvm.
   auto bad = RunDevpass(host, {"check"});
   EXPECT_EQ(bad.exit_code, kExitCheckFailed);
-  EXPECT_NE(bad.out.find("FAIL  IOMMU in firmware"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("FAIL  IOMMU in firmware"), std::string::npos)
+      << bad.out;
   EXPECT_NE(bad.out.find("NOT ready"), std::string::npos);
 
   host.SetCpuFlags("fpu svm");
@@ -137,8 +143,10 @@ TEST(CheckViewTest, SummaryCountsAndNullFixForPass) {
   EXPECT_TRUE(j["findings"][0]["fix"].is_null());
   EXPECT_EQ(j["findings"][2]["status"], "FAIL");
   std::string text = CheckText(findings);
-  EXPECT_NE(text.find("FAIL  C: bad\n      fix: do y\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("1 passed, 1 warning, 2 failed"), std::string::npos) << text;
+  EXPECT_NE(text.find("FAIL  C: bad\n      fix: do y\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("1 passed, 1 warning, 2 failed"), std::string::npos)
+      << text;
 }
 
 }  // namespace

@@ -28,23 +28,52 @@ constexpr const char* kIds =
 // audio function sharing group 5 with a host-bound SMBus controller.
 void MakeHost(FakeHost& host) {
   host.WriteFile("usr/share/misc/pci.ids", kIds);
-  host.AddDevice({.bdf = "0000:00:01.0", .vendor = 0x8086, .device = 0x1901,
-                  .class_code = 0x060400, .header_type = 0x01, .driver = "pcieport",
+  host.AddDevice({.bdf = "0000:00:01.0",
+                  .vendor = 0x8086,
+                  .device = 0x1901,
+                  .class_code = 0x060400,
+                  .header_type = 0x01,
+                  .driver = "pcieport",
                   .iommu_group = 1});
-  host.AddDevice({.bdf = "0000:01:00.0", .vendor = 0x10de, .device = 0x2204,
-                  .class_code = 0x030000, .driver = "vfio-pci", .iommu_group = 1,
-                  .parent = "0000:00:01.0", .numa_node = 0, .boot_vga = 0});
-  host.AddDevice({.bdf = "0000:00:1f.6", .vendor = 0x8086, .device = 0x15b8,
-                  .class_code = 0x020000, .driver = "e1000e", .iommu_group = 2});
-  host.AddDevice({.bdf = "0000:03:00.0", .vendor = 0x8086, .device = 0x1572,
-                  .class_code = 0x020000, .driver = "i40e", .iommu_group = 3,
+  host.AddDevice({.bdf = "0000:01:00.0",
+                  .vendor = 0x10de,
+                  .device = 0x2204,
+                  .class_code = 0x030000,
+                  .driver = "vfio-pci",
+                  .iommu_group = 1,
+                  .parent = "0000:00:01.0",
+                  .numa_node = 0,
+                  .boot_vga = 0});
+  host.AddDevice({.bdf = "0000:00:1f.6",
+                  .vendor = 0x8086,
+                  .device = 0x15b8,
+                  .class_code = 0x020000,
+                  .driver = "e1000e",
+                  .iommu_group = 2});
+  host.AddDevice({.bdf = "0000:03:00.0",
+                  .vendor = 0x8086,
+                  .device = 0x1572,
+                  .class_code = 0x020000,
+                  .driver = "i40e",
+                  .iommu_group = 3,
                   .sriov_totalvfs = 32});
-  host.AddDevice({.bdf = "0000:03:02.0", .vendor = 0x8086, .device = 0x154c,
-                  .class_code = 0x020000, .iommu_group = 4, .physfn = "0000:03:00.0"});
-  host.AddDevice({.bdf = "0000:00:1f.3", .vendor = 0x8086, .device = 0xa348,
-                  .class_code = 0x040300, .iommu_group = 5});
-  host.AddDevice({.bdf = "0000:00:1f.4", .vendor = 0x8086, .device = 0xa323,
-                  .class_code = 0x0c0500, .driver = "i801_smbus", .iommu_group = 5});
+  host.AddDevice({.bdf = "0000:03:02.0",
+                  .vendor = 0x8086,
+                  .device = 0x154c,
+                  .class_code = 0x020000,
+                  .iommu_group = 4,
+                  .physfn = "0000:03:00.0"});
+  host.AddDevice({.bdf = "0000:00:1f.3",
+                  .vendor = 0x8086,
+                  .device = 0xa348,
+                  .class_code = 0x040300,
+                  .iommu_group = 5});
+  host.AddDevice({.bdf = "0000:00:1f.4",
+                  .vendor = 0x8086,
+                  .device = 0xa323,
+                  .class_code = 0x0c0500,
+                  .driver = "i801_smbus",
+                  .iommu_group = 5});
 }
 
 const nlohmann::json* Find(const nlohmann::json& list, const std::string& bdf) {
@@ -99,9 +128,9 @@ TEST(ListViewTest, JsonCarriesEverything) {
   ASSERT_TRUE(list) << list.error().ToString();
   ASSERT_EQ(list->size(), 7u);
   EXPECT_EQ(Addresses(*list),
-            (std::vector<std::string>{"0000:00:01.0", "0000:00:1f.3", "0000:00:1f.4",
-                                      "0000:00:1f.6", "0000:01:00.0", "0000:03:00.0",
-                                      "0000:03:02.0"}));
+            (std::vector<std::string>{
+                "0000:00:01.0", "0000:00:1f.3", "0000:00:1f.4", "0000:00:1f.6",
+                "0000:01:00.0", "0000:03:00.0", "0000:03:02.0"}));
   const auto& gpu = *Find(*list, "0000:01:00.0");
   EXPECT_EQ(gpu["vendor_id"], "10de");
   EXPECT_EQ(gpu["device_id"], "2204");
@@ -137,8 +166,8 @@ TEST(ListViewTest, JsonCarriesEverything) {
   const auto& audio = *Find(*list, "0000:00:1f.3");
   EXPECT_EQ(audio["assignable"], false);
   EXPECT_EQ(audio["reasons"],
-            nlohmann::json::array(
-                {"group shared with devices in host use: 0000:00:1f.4 (i801_smbus)"}));
+            nlohmann::json::array({"group shared with devices in host use: "
+                                   "0000:00:1f.4 (i801_smbus)"}));
   // Unknown to pci.ids: names are null, ids are still there.
   EXPECT_TRUE(audio["device_name"].is_null());
   EXPECT_EQ(audio["device_id"], "a348");
@@ -150,7 +179,8 @@ TEST(ListViewTest, Filters) {
   ListOptions network;
   network.class_filter = *ParseClassFilter("network");
   EXPECT_EQ(Addresses(*ListJson(host.root(), network)),
-            (std::vector<std::string>{"0000:00:1f.6", "0000:03:00.0", "0000:03:02.0"}));
+            (std::vector<std::string>{"0000:00:1f.6", "0000:03:00.0",
+                                      "0000:03:02.0"}));
 
   ListOptions group;
   group.group = 5;
@@ -161,9 +191,9 @@ TEST(ListViewTest, Filters) {
   assignable.assignable_only = true;
   auto only = *ListJson(host.root(), assignable);
   for (const auto& d : only) EXPECT_EQ(d["assignable"], true) << d["address"];
-  EXPECT_EQ(Addresses(only),
-            (std::vector<std::string>{"0000:00:1f.4", "0000:00:1f.6", "0000:01:00.0",
-                                      "0000:03:00.0", "0000:03:02.0"}));
+  EXPECT_EQ(Addresses(only), (std::vector<std::string>{
+                                 "0000:00:1f.4", "0000:00:1f.6", "0000:01:00.0",
+                                 "0000:03:00.0", "0000:03:02.0"}));
 
   ListOptions combined;
   combined.class_filter = *ParseClassFilter("0200");
@@ -181,7 +211,8 @@ TEST(ListViewTest, TextTableHasAHeaderARowPerDeviceAndASummary) {
   EXPECT_EQ(text.rfind("ADDRESS", 0), 0u);
   EXPECT_NE(text.find("7 devices, 5 assignable"), std::string::npos) << text;
   EXPECT_NE(text.find("GA102 [GeForce RTX 3090]"), std::string::npos);
-  EXPECT_NE(text.find("no: group shared with devices in host use"), std::string::npos);
+  EXPECT_NE(text.find("no: group shared with devices in host use"),
+            std::string::npos);
   EXPECT_NE(text.find("8086:a348"), std::string::npos);
   // The IOMMU is on here: no hint.
   EXPECT_EQ(text.find("IOMMU is off"), std::string::npos);
@@ -191,17 +222,22 @@ TEST(ListViewTest, TextTableHasAHeaderARowPerDeviceAndASummary) {
 
 TEST(ListViewTest, TextWithoutIommuSaysSoAndTruncatesLongNames) {
   FakeHost host;
-  host.WriteFile("usr/share/misc/pci.ids",
-                 "1234  Vendor\n\t5678  A device name that is far too long to fit the "
-                 "column of the table\n");
-  host.AddDevice({.bdf = "0000:00:03.0", .vendor = 0x1234, .device = 0x5678,
+  host.WriteFile(
+      "usr/share/misc/pci.ids",
+      "1234  Vendor\n\t5678  A device name that is far too long to fit the "
+      "column of the table\n");
+  host.AddDevice({.bdf = "0000:00:03.0",
+                  .vendor = 0x1234,
+                  .device = 0x5678,
                   .driver = "virtio-pci"});
   auto listing = BuildListing(host.root(), {});
   ASSERT_TRUE(listing);
   std::string text = ListText(*listing);
-  EXPECT_NE(text.find("no: no IOMMU group (IOMMU off)"), std::string::npos) << text;
+  EXPECT_NE(text.find("no: no IOMMU group (IOMMU off)"), std::string::npos)
+      << text;
   EXPECT_NE(text.find("the IOMMU is off"), std::string::npos);
-  EXPECT_NE(text.find("A device name that is far too long to..."), std::string::npos)
+  EXPECT_NE(text.find("A device name that is far too long to..."),
+            std::string::npos)
       << text;
 }
 
@@ -224,10 +260,15 @@ TEST(ListViewTest, FastJsonTextIsByteIdenticalToNlohmannDump) {
   // Names and an override that need escaping, and a host dependency.
   host.WriteFile("usr/share/misc/pci.ids",
                  std::string(kIds) + "1234  Quote \"Vendor\" \\ back\tslash\n");
-  host.AddDevice({.bdf = "0000:04:00.0", .vendor = 0x1234, .device = 0x0001,
-                  .class_code = 0x030000, .driver = "qxl", .iommu_group = 8,
+  host.AddDevice({.bdf = "0000:04:00.0",
+                  .vendor = 0x1234,
+                  .device = 0x0001,
+                  .class_code = 0x030000,
+                  .driver = "qxl",
+                  .iommu_group = 8,
                   .boot_vga = 1});
-  host.WriteFile("sys/bus/pci/devices/0000:04:00.0/driver_override", "we\"ird\x01\n");
+  host.WriteFile("sys/bus/pci/devices/0000:04:00.0/driver_override",
+                 "we\"ird\x01\n");
   auto listing = BuildListing(host.root(), {});
   ASSERT_TRUE(listing);
   auto j = ListJson(*listing);

@@ -23,7 +23,8 @@ struct Assessed {
   }
 };
 
-Assessed Assess(const FakeHost& host, const std::set<PciAddress>& assigned = {}) {
+Assessed Assess(const FakeHost& host,
+                const std::set<PciAddress>& assigned = {}) {
   Assessed a;
   a.devices = *ScanPciDevices(host.root());
   auto usage = HostUsage::Scan(host.root());
@@ -51,9 +52,14 @@ TEST(AssessmentTest, NoIommuGroup) {
 
 TEST(AssessmentTest, BridgeIsNotAssignableButDoesNotBlockItsGroup) {
   FakeHost host;
-  host.AddDevice({.bdf = "0000:00:1c.0", .class_code = 0x060400, .header_type = 1,
-                  .driver = "pcieport", .iommu_group = 5});
-  host.AddDevice({.bdf = "0000:01:00.0", .driver = "nvme", .iommu_group = 5,
+  host.AddDevice({.bdf = "0000:00:1c.0",
+                  .class_code = 0x060400,
+                  .header_type = 1,
+                  .driver = "pcieport",
+                  .iommu_group = 5});
+  host.AddDevice({.bdf = "0000:01:00.0",
+                  .driver = "nvme",
+                  .iommu_group = 5,
                   .parent = "0000:00:1c.0"});
   auto a = Assess(host);
   EXPECT_EQ(a["0000:00:1c.0"].reasons, (std::vector<std::string>{"bridge"}));
@@ -62,12 +68,19 @@ TEST(AssessmentTest, BridgeIsNotAssignableButDoesNotBlockItsGroup) {
 
 TEST(AssessmentTest, GroupSharedWithHostDevicesNamesThem) {
   FakeHost host;
-  host.AddDevice({.bdf = "0000:00:1f.0", .class_code = 0x060100, .driver = "lpc_ich",
+  host.AddDevice({.bdf = "0000:00:1f.0",
+                  .class_code = 0x060100,
+                  .driver = "lpc_ich",
                   .iommu_group = 9});
-  host.AddDevice({.bdf = "0000:00:1f.3", .class_code = 0x040300,
-                  .driver = "snd_hda_intel", .iommu_group = 9});
-  host.AddDevice({.bdf = "0000:00:1f.4", .class_code = 0x0c0500, .iommu_group = 9});
-  host.AddDevice({.bdf = "0000:00:1f.5", .class_code = 0x0c8000, .driver = "vfio-pci",
+  host.AddDevice({.bdf = "0000:00:1f.3",
+                  .class_code = 0x040300,
+                  .driver = "snd_hda_intel",
+                  .iommu_group = 9});
+  host.AddDevice(
+      {.bdf = "0000:00:1f.4", .class_code = 0x0c0500, .iommu_group = 9});
+  host.AddDevice({.bdf = "0000:00:1f.5",
+                  .class_code = 0x0c8000,
+                  .driver = "vfio-pci",
                   .iommu_group = 9});
   auto a = Assess(host);
   const auto& audio = a["0000:00:1f.3"];
@@ -85,12 +98,17 @@ TEST(AssessmentTest, GroupSharedWithHostDevicesNamesThem) {
 
 TEST(AssessmentTest, AgreesWithTheKernelRuleAsReadIommuGroupComputesIt) {
   FakeHost host;
-  host.AddDevice({.bdf = "0000:00:1c.0", .class_code = 0x060400, .header_type = 1,
-                  .driver = "pcieport", .iommu_group = 7});
+  host.AddDevice({.bdf = "0000:00:1c.0",
+                  .class_code = 0x060400,
+                  .header_type = 1,
+                  .driver = "pcieport",
+                  .iommu_group = 7});
   host.AddDevice({.bdf = "0000:02:00.0", .driver = "igb", .iommu_group = 7});
-  host.AddDevice({.bdf = "0000:02:00.1", .driver = "pci-stub", .iommu_group = 7});
+  host.AddDevice(
+      {.bdf = "0000:02:00.1", .driver = "pci-stub", .iommu_group = 7});
   host.AddDevice({.bdf = "0000:02:00.2", .iommu_group = 7});
-  host.AddDevice({.bdf = "0000:02:00.3", .driver = "mlx5_vfio_pci", .iommu_group = 7});
+  host.AddDevice(
+      {.bdf = "0000:02:00.3", .driver = "mlx5_vfio_pci", .iommu_group = 7});
   auto a = Assess(host);
   for (size_t i = 0; i < a.devices.size(); ++i) {
     const auto& dev = a.devices[i];
@@ -98,7 +116,8 @@ TEST(AssessmentTest, AgreesWithTheKernelRuleAsReadIommuGroupComputesIt) {
     auto group = ReadIommuGroup(host.root(), dev.address);
     ASSERT_TRUE(group && group->has_value());
     auto blocking = BlockingMembers(**group, {dev.address});
-    ASSERT_EQ(blocking.size(), a.result[i].blocking.size()) << dev.address.ToString();
+    ASSERT_EQ(blocking.size(), a.result[i].blocking.size())
+        << dev.address.ToString();
     for (size_t j = 0; j < blocking.size(); ++j) {
       EXPECT_EQ(blocking[j].address, a.result[i].blocking[j].address);
       EXPECT_EQ(blocking[j].driver, a.result[i].blocking[j].driver);
@@ -108,8 +127,11 @@ TEST(AssessmentTest, AgreesWithTheKernelRuleAsReadIommuGroupComputesIt) {
 
 TEST(AssessmentTest, HostCriticalBootGpu) {
   FakeHost host;
-  host.AddDevice({.bdf = "0000:00:02.0", .class_code = 0x030000, .driver = "i915",
-                  .iommu_group = 0, .boot_vga = 1});
+  host.AddDevice({.bdf = "0000:00:02.0",
+                  .class_code = 0x030000,
+                  .driver = "i915",
+                  .iommu_group = 0,
+                  .boot_vga = 1});
   auto a = Assess(host);
   const auto& gpu = a["0000:00:02.0"];
   EXPECT_FALSE(gpu.assignable);
@@ -121,12 +143,15 @@ TEST(AssessmentTest, HostCriticalBootGpu) {
 
 TEST(AssessmentTest, AlreadyAssignedAndReasonsInOrder) {
   FakeHost host;
-  host.AddDevice({.bdf = "0000:01:00.0", .driver = "vfio-pci", .iommu_group = 1});
+  host.AddDevice(
+      {.bdf = "0000:01:00.0", .driver = "vfio-pci", .iommu_group = 1});
   host.AddDevice({.bdf = "0000:02:00.0", .driver = "e1000e"});
   auto a = Assess(host, {Addr("0000:01:00.0"), Addr("0000:02:00.0")});
-  EXPECT_EQ(a["0000:01:00.0"].reasons, (std::vector<std::string>{"already assigned"}));
+  EXPECT_EQ(a["0000:01:00.0"].reasons,
+            (std::vector<std::string>{"already assigned"}));
   EXPECT_EQ(a["0000:02:00.0"].reasons,
-            (std::vector<std::string>{"no IOMMU group (IOMMU off)", "already assigned"}));
+            (std::vector<std::string>{"no IOMMU group (IOMMU off)",
+                                      "already assigned"}));
 }
 
 TEST(AssessmentTest, InHostUseRule) {

@@ -24,7 +24,8 @@ std::vector<uint8_t> Build(const CapChain& chain, size_t size = 4096) {
   cfg[0] = 0x86;
   cfg[1] = 0x80;
   for (const auto& [off, bytes] : dev.config_patches) {
-    for (size_t i = 0; i < bytes.size() && off + i < size; ++i) cfg[off + i] = bytes[i];
+    for (size_t i = 0; i < bytes.size() && off + i < size; ++i)
+      cfg[off + i] = bytes[i];
   }
   return cfg;
 }
@@ -49,8 +50,8 @@ TEST(ConfigSpaceTest, HeaderFieldsAndNoCapabilities) {
 
 TEST(ConfigSpaceTest, PowerManagement) {
   CapChain chain;
-  // PMC: version 3, D1 (bit 9), D2 (bit 10), PME from D0 and D3hot (bits 11, 14).
-  // PMCSR: No_Soft_Reset (bit 3), power state D3hot (3).
+  // PMC: version 3, D1 (bit 9), D2 (bit 10), PME from D0 and D3hot (bits 11,
+  // 14). PMCSR: No_Soft_Reset (bit 3), power state D3hot (3).
   chain.Add(0x40, 0x01, Cat({Le16(0x4e03), Le16(0x000b)}));
   auto cs = ParseConfigSpace(Build(chain, 256));
   ASSERT_EQ(cs.capabilities.size(), 1u);
@@ -69,7 +70,8 @@ TEST(ConfigSpaceTest, PowerManagement) {
 
 TEST(ConfigSpaceTest, Msi) {
   CapChain chain;
-  // Message Control: MMC = 3 (8 vectors), 64-bit (bit 7), per-vector masking (bit 8).
+  // Message Control: MMC = 3 (8 vectors), 64-bit (bit 7), per-vector masking
+  // (bit 8).
   chain.Add(0x50, 0x05, Cat({Le16(0x0186), Le32(0), Le32(0), Le16(0)}));
   auto cs = ParseConfigSpace(Build(chain, 256));
   const auto* msi = cs.Get<MsiCap>();
@@ -85,7 +87,8 @@ TEST(ConfigSpaceTest, MsiXTableAndPba) {
   CapChain chain;
   // Table size field 63 -> 64 entries, enabled; table in BAR 0 at 0x2000,
   // PBA in BAR 3 at 0x3000.
-  chain.Add(0x70, 0x11, Cat({Le16(0x803f), Le32(0x00002000), Le32(0x00003003)}));
+  chain.Add(0x70, 0x11,
+            Cat({Le16(0x803f), Le32(0x00002000), Le32(0x00003003)}));
   auto cs = ParseConfigSpace(Build(chain, 256));
   const auto* x = cs.Get<MsiXCap>();
   ASSERT_NE(x, nullptr);
@@ -102,8 +105,8 @@ TEST(ConfigSpaceTest, PciExpressFlrAndLink) {
   // Flags: version 2, endpoint. DevCap bit 28 = FLR. LnkCap: 8 GT/s x8.
   // LnkSta: 5 GT/s x4.
   chain.Add(0x80, 0x10,
-            Cat({Le16(0x0002), Le32(0x10008fc0), Le16(0), Le16(0), Le32(0x00000083), Le16(0),
-                 Le16(0x0042)}));
+            Cat({Le16(0x0002), Le32(0x10008fc0), Le16(0), Le16(0),
+                 Le32(0x00000083), Le16(0), Le16(0x0042)}));
   auto cs = ParseConfigSpace(Build(chain, 256));
   const auto* e = cs.Get<PciExpressCap>();
   ASSERT_NE(e, nullptr);
@@ -136,7 +139,8 @@ TEST(ConfigSpaceTest, IntegratedEndpointHasNoLink) {
   chain.Add(0x40, 0x10, Cat({Le16(0x0092), Le32(0), Zeros(0x3a)}));
   auto cs = ParseConfigSpace(Build(chain, 256));
   ASSERT_NE(cs.Get<PciExpressCap>(), nullptr);
-  EXPECT_EQ(cs.Get<PciExpressCap>()->type, PcieDeviceType::kRcIntegratedEndpoint);
+  EXPECT_EQ(cs.Get<PciExpressCap>()->type,
+            PcieDeviceType::kRcIntegratedEndpoint);
   EXPECT_FALSE(cs.Get<PciExpressCap>()->has_link);
 }
 
@@ -149,7 +153,8 @@ TEST(ConfigSpaceTest, StandardChainInOrderWithNamedOnlyCapabilities) {
   auto cs = ParseConfigSpace(Build(chain, 256));
   ASSERT_EQ(cs.capabilities.size(), 4u);
   EXPECT_EQ(cs.capabilities[1].name, "Vendor Specific");
-  EXPECT_TRUE(std::holds_alternative<std::monostate>(cs.capabilities[1].detail));
+  EXPECT_TRUE(
+      std::holds_alternative<std::monostate>(cs.capabilities[1].detail));
   EXPECT_EQ(cs.capabilities[2].offset, 0x60);
   EXPECT_EQ(cs.capabilities[3].name, "Advanced Features");
   EXPECT_TRUE(cs.problems.empty());
@@ -163,13 +168,15 @@ TEST(ConfigSpaceTest, ExtendedAcsSriovRebarAerAri) {
   chain.AddExtended(0x148, 0x000d, 1, Cat({Le16(0x005f), Le16(0x001d)}));
   // SR-IOV: caps, ctrl, status, InitialVFs 8, TotalVFs 64, NumVFs 4, FDL,
   // First VF Offset 0x80, stride 2, reserved, VF Device ID 0x154c.
-  chain.AddExtended(0x160, 0x0010, 1,
-                    Cat({Le32(0), Le16(0), Le16(0), Le16(8), Le16(64), Le16(4), Le16(0),
-                         Le16(0x80), Le16(2), Le16(0), Le16(0x154c), Zeros(0x24)}));
+  chain.AddExtended(
+      0x160, 0x0010, 1,
+      Cat({Le32(0), Le16(0), Le16(0), Le16(8), Le16(64), Le16(4), Le16(0),
+           Le16(0x80), Le16(2), Le16(0), Le16(0x154c), Zeros(0x24)}));
   // Resizable BAR: 2 entries. BAR 0: 1 MiB..512 MiB (CAP bits 4..13), current
   // 256 MiB (size code 8). BAR 2: 1 and 2 MiB, current 1 MiB.
   chain.AddExtended(0x1a0, 0x0015, 1,
-                    Cat({Le32(0x00003ff0), Le32(0x00000840), Le32(0x00000030), Le32(0x00000002)}));
+                    Cat({Le32(0x00003ff0), Le32(0x00000840), Le32(0x00000030),
+                         Le32(0x00000002)}));
   chain.AddExtended(0x1c0, 0x000e, 1, Cat({Le16(0), Le16(0)}));  // ARI
   auto cs = ParseConfigSpace(Build(chain));
   EXPECT_TRUE(cs.problems.empty()) << cs.problems[0];
@@ -230,7 +237,8 @@ TEST(ConfigSpaceTest, ReadsThroughTheFakeHost) {
   FakeHost host;
   FakeDevice dev{.bdf = "0000:01:00.0"};
   CapChain chain;
-  chain.Add(0x40, 0x11, Cat({Le16(0x0007), Le32(0x00004000), Le32(0x00005000)}));
+  chain.Add(0x40, 0x11,
+            Cat({Le16(0x0007), Le32(0x00004000), Le32(0x00005000)}));
   chain.ApplyTo(&dev);
   host.AddDevice(dev);
   auto cs = ReadConfigSpace(host.root(), *PciAddress::Parse("0000:01:00.0"));
@@ -321,7 +329,8 @@ TEST(ConfigSpaceTest, ExtendedLoopAndBackwardPointer) {
   std::vector<uint8_t> cfg(4096, 0);
   // 0x100 -> 0x200 -> 0x100.
   auto put32 = [&](size_t off, uint32_t v) {
-    for (int i = 0; i < 4; ++i) cfg[off + i] = static_cast<uint8_t>(v >> (8 * i));
+    for (int i = 0; i < 4; ++i)
+      cfg[off + i] = static_cast<uint8_t>(v >> (8 * i));
   };
   put32(0x100, 0x0001 | (1u << 16) | (0x200u << 20));
   put32(0x200, 0x000d | (1u << 16) | (0x100u << 20));

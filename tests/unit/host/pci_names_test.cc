@@ -28,7 +28,8 @@ TEST(PciNamesTest, LooksUpNamesInRootDatabase) {
   EXPECT_EQ(*names.ids_path(), host.Path("usr/share/misc/pci.ids"));
   EXPECT_EQ(names.Vendor(0x1af4), "Red Hat, Inc.");
   EXPECT_EQ(names.Device(0x1af4, 0x1041), "Virtio 1.0 network device");
-  EXPECT_EQ(names.Subsystem(0x1af4, 0x1041, 0x1af4, 0x1100), "QEMU Virtual Machine");
+  EXPECT_EQ(names.Subsystem(0x1af4, 0x1041, 0x1af4, 0x1100),
+            "QEMU Virtual Machine");
   EXPECT_EQ(names.Class(0x020000), "Ethernet controller");
   // Subclass not listed: the base class name.
   EXPECT_EQ(names.Class(0x0c0330), "Serial bus controller");
@@ -45,7 +46,8 @@ TEST(PciNamesTest, UnknownIdsAreEmpty) {
 
 TEST(PciNamesTest, MalformedDatabaseMeansNoNamesNotAnExit) {
   FakeHost host;
-  host.WriteFile("usr/share/misc/pci.ids", "1af4  Red Hat\n\t\t\t\tnonsense\nzz\n");
+  host.WriteFile("usr/share/misc/pci.ids",
+                 "1af4  Red Hat\n\t\t\t\tnonsense\nzz\n");
   PciNames names(host.root());
   names.Preload();
   EXPECT_EQ(names.Vendor(0x1af4), "");

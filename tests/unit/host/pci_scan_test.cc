@@ -1,8 +1,7 @@
 #include "host/pci_scan.h"
 
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include "fake_host.h"
 
@@ -14,7 +13,8 @@ using testing::FakeHost;
 
 PciAddress Addr(const char* s) { return *PciAddress::Parse(s); }
 
-const PciDeviceInfo* Find(const std::vector<PciDeviceInfo>& devs, const char* bdf) {
+const PciDeviceInfo* Find(const std::vector<PciDeviceInfo>& devs,
+                          const char* bdf) {
   for (const auto& d : devs) {
     if (d.address == Addr(bdf)) return &d;
   }
@@ -23,13 +23,25 @@ const PciDeviceInfo* Find(const std::vector<PciDeviceInfo>& devs, const char* bd
 
 TEST(PciScanTest, ReadsIdsClassDriverGroupAndAttributes) {
   FakeHost host;
-  host.AddDevice({.bdf = "0000:00:02.0", .vendor = 0x8086, .device = 0x3e92,
-                  .class_code = 0x030000, .revision = 0x02,
-                  .subsystem_vendor = 0x1028, .subsystem_device = 0x0869,
-                  .driver = "i915", .iommu_group = 1, .numa_node = 0, .boot_vga = 1});
-  host.AddDevice({.bdf = "0000:00:1f.6", .vendor = 0x8086, .device = 0x15bb,
-                  .class_code = 0x020000, .driver = "e1000e", .iommu_group = 2,
-                  .numa_node = -1, .boot_vga = 0});
+  host.AddDevice({.bdf = "0000:00:02.0",
+                  .vendor = 0x8086,
+                  .device = 0x3e92,
+                  .class_code = 0x030000,
+                  .revision = 0x02,
+                  .subsystem_vendor = 0x1028,
+                  .subsystem_device = 0x0869,
+                  .driver = "i915",
+                  .iommu_group = 1,
+                  .numa_node = 0,
+                  .boot_vga = 1});
+  host.AddDevice({.bdf = "0000:00:1f.6",
+                  .vendor = 0x8086,
+                  .device = 0x15bb,
+                  .class_code = 0x020000,
+                  .driver = "e1000e",
+                  .iommu_group = 2,
+                  .numa_node = -1,
+                  .boot_vga = 0});
   auto devs = ScanPciDevices(host.root());
   ASSERT_TRUE(devs) << devs.error().ToString();
   ASSERT_EQ(devs->size(), 2u);
@@ -57,7 +69,8 @@ TEST(PciScanTest, NullDriverOverrideIsEmptyAndRealOverrideIsKept) {
   FakeHost host;
   host.AddDevice({.bdf = "0000:01:00.0"});
   host.AddDevice({.bdf = "0000:02:00.0"});
-  host.WriteFile("sys/bus/pci/devices/0000:02:00.0/driver_override", "vfio-pci\n");
+  host.WriteFile("sys/bus/pci/devices/0000:02:00.0/driver_override",
+                 "vfio-pci\n");
   auto devs = ScanPciDevices(host.root());
   ASSERT_TRUE(devs);
   EXPECT_EQ(Find(*devs, "0000:01:00.0")->driver_override, "");
@@ -77,16 +90,20 @@ TEST(PciScanTest, UnboundDeviceWithoutIommuHasNoDriverAndNoGroup) {
 
 TEST(PciScanTest, GroupMembersAreTheOtherDevicesOfTheGroup) {
   FakeHost host;
-  host.AddDevice({.bdf = "0000:00:1f.0", .class_code = 0x060100, .iommu_group = 9});
-  host.AddDevice({.bdf = "0000:00:1f.3", .class_code = 0x040300, .iommu_group = 9});
-  host.AddDevice({.bdf = "0000:00:1f.4", .class_code = 0x0c0500, .iommu_group = 9});
+  host.AddDevice(
+      {.bdf = "0000:00:1f.0", .class_code = 0x060100, .iommu_group = 9});
+  host.AddDevice(
+      {.bdf = "0000:00:1f.3", .class_code = 0x040300, .iommu_group = 9});
+  host.AddDevice(
+      {.bdf = "0000:00:1f.4", .class_code = 0x0c0500, .iommu_group = 9});
   host.AddDevice({.bdf = "0000:01:00.0", .iommu_group = 10});
   auto devs = ScanPciDevices(host.root());
   ASSERT_TRUE(devs);
   const auto* audio = Find(*devs, "0000:00:1f.3");
   ASSERT_NE(audio, nullptr);
-  EXPECT_EQ(audio->group_members,
-            (std::vector<PciAddress>{Addr("0000:00:1f.0"), Addr("0000:00:1f.4")}));
+  EXPECT_EQ(
+      audio->group_members,
+      (std::vector<PciAddress>{Addr("0000:00:1f.0"), Addr("0000:00:1f.4")}));
   EXPECT_TRUE(Find(*devs, "0000:01:00.0")->group_members.empty());
 
   // The single-device read finds the same members from the group directory.
@@ -97,10 +114,17 @@ TEST(PciScanTest, GroupMembersAreTheOtherDevicesOfTheGroup) {
 
 TEST(PciScanTest, BridgesByHeaderTypeAndClass) {
   FakeHost host;
-  host.AddDevice({.bdf = "0000:00:1c.0", .vendor = 0x8086, .device = 0xa110,
-                  .class_code = 0x060400, .header_type = 0x81, .driver = "pcieport"});
-  host.AddDevice({.bdf = "0000:01:00.0", .class_code = 0x020000, .parent = "0000:00:1c.0"});
-  host.AddDevice({.bdf = "0000:00:1e.0", .class_code = 0x060700, .header_type = 0x02});
+  host.AddDevice({.bdf = "0000:00:1c.0",
+                  .vendor = 0x8086,
+                  .device = 0xa110,
+                  .class_code = 0x060400,
+                  .header_type = 0x81,
+                  .driver = "pcieport"});
+  host.AddDevice({.bdf = "0000:01:00.0",
+                  .class_code = 0x020000,
+                  .parent = "0000:00:1c.0"});
+  host.AddDevice(
+      {.bdf = "0000:00:1e.0", .class_code = 0x060700, .header_type = 0x02});
   auto devs = ScanPciDevices(host.root());
   ASSERT_TRUE(devs);
   const auto* port = Find(*devs, "0000:00:1c.0");
@@ -117,19 +141,27 @@ TEST(PciScanTest, BridgesByHeaderTypeAndClass) {
 
 TEST(PciScanTest, SriovPhysicalAndVirtualFunctions) {
   FakeHost host;
-  host.AddDevice({.bdf = "0000:04:00.0", .device = 0x1572, .driver = "i40e",
-                  .iommu_group = 20, .sriov_totalvfs = 64});
-  host.AddDevice({.bdf = "0000:04:02.0", .device = 0x154c, .driver = "iavf",
-                  .iommu_group = 21, .physfn = "0000:04:00.0"});
-  host.AddDevice({.bdf = "0000:04:02.1", .device = 0x154c, .iommu_group = 22,
+  host.AddDevice({.bdf = "0000:04:00.0",
+                  .device = 0x1572,
+                  .driver = "i40e",
+                  .iommu_group = 20,
+                  .sriov_totalvfs = 64});
+  host.AddDevice({.bdf = "0000:04:02.0",
+                  .device = 0x154c,
+                  .driver = "iavf",
+                  .iommu_group = 21,
+                  .physfn = "0000:04:00.0"});
+  host.AddDevice({.bdf = "0000:04:02.1",
+                  .device = 0x154c,
+                  .iommu_group = 22,
                   .physfn = "0000:04:00.0"});
   auto devs = ScanPciDevices(host.root());
   ASSERT_TRUE(devs);
   const auto* pf = Find(*devs, "0000:04:00.0");
   EXPECT_EQ(pf->sriov_totalvfs, 64);
   EXPECT_EQ(pf->sriov_numvfs, 2);
-  EXPECT_EQ(pf->virtfns,
-            (std::vector<PciAddress>{Addr("0000:04:02.0"), Addr("0000:04:02.1")}));
+  EXPECT_EQ(pf->virtfns, (std::vector<PciAddress>{Addr("0000:04:02.0"),
+                                                  Addr("0000:04:02.1")}));
   EXPECT_FALSE(pf->physfn.has_value());
   const auto* vf = Find(*devs, "0000:04:02.1");
   ASSERT_TRUE(vf->physfn.has_value());
@@ -142,7 +174,9 @@ TEST(PciScanTest, VirtualFunctionWithAllOnesIdsInConfigUsesSysfsIds) {
   FakeHost host;
   // An SR-IOV VF's Vendor/Device ID registers read 0xffff; the kernel's
   // vendor/device attributes carry the real ids.
-  host.AddDevice({.bdf = "0000:05:10.0", .vendor = 0x8086, .device = 0x10ca,
+  host.AddDevice({.bdf = "0000:05:10.0",
+                  .vendor = 0x8086,
+                  .device = 0x10ca,
                   .config_patches = {{0x00, {0xff, 0xff, 0xff, 0xff}}}});
   auto devs = ScanPciDevices(host.root());
   ASSERT_TRUE(devs);
@@ -152,9 +186,13 @@ TEST(PciScanTest, VirtualFunctionWithAllOnesIdsInConfigUsesSysfsIds) {
 
 TEST(PciScanTest, ShortConfigFallsBackToAttributes) {
   FakeHost host;
-  host.AddDevice({.bdf = "0000:06:00.0", .vendor = 0x10de, .device = 0x2204,
-                  .class_code = 0x030000, .revision = 0xa1});
-  host.WriteFile("sys/bus/pci/devices/0000:06:00.0/config", std::string(16, '\0'));
+  host.AddDevice({.bdf = "0000:06:00.0",
+                  .vendor = 0x10de,
+                  .device = 0x2204,
+                  .class_code = 0x030000,
+                  .revision = 0xa1});
+  host.WriteFile("sys/bus/pci/devices/0000:06:00.0/config",
+                 std::string(16, '\0'));
   auto devs = ScanPciDevices(host.root());
   ASSERT_TRUE(devs);
   EXPECT_EQ((*devs)[0].vendor_id, 0x10de);
@@ -182,9 +220,9 @@ TEST(PciScanTest, MissingDeviceIsNotFoundWithHint) {
   auto r = ScanPciDevice(host.root(), Addr("0000:09:00.0"));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
-  EXPECT_EQ(r.error().message,
-            "no PCI device 0000:09:00.0 under " + host.Path("sys/bus/pci/devices").string() +
-                "; run 'devpass list' to see the devices");
+  EXPECT_EQ(r.error().message, "no PCI device 0000:09:00.0 under " +
+                                   host.Path("sys/bus/pci/devices").string() +
+                                   "; run 'devpass list' to see the devices");
 }
 
 TEST(PciScanTest, MissingSysfsIsAnError) {
@@ -200,7 +238,8 @@ TEST(PciScanTest, LargeScanIsCompleteAndOrdered) {
   // Enough devices for the scan to run on several threads.
   FakeHost host;
   for (int i = 0; i < 300; ++i) {
-    host.AddDevice({.bdf = fmt::format("0000:{:02x}:{:02x}.{}", 1 + i / 64, (i % 64) / 8, i % 8),
+    host.AddDevice({.bdf = fmt::format("0000:{:02x}:{:02x}.{}", 1 + i / 64,
+                                       (i % 64) / 8, i % 8),
                     .device = static_cast<uint16_t>(i),
                     .iommu_group = i / 2});
   }

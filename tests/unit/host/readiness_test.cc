@@ -30,13 +30,17 @@ void MakeReadyIntelHost(FakeHost& host) {
   host.WriteFile("dev/kvm", "");
   host.WriteFile("dev/vfio/vfio", "");
   host.WriteFile("sys/firmware/acpi/tables/DMAR", "DMAR");
-  host.SetCmdline("BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro quiet intel_iommu=on iommu=pt");
+  host.SetCmdline(
+      "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro quiet intel_iommu=on iommu=pt");
   host.AddDriver("vfio-pci", {}, "vfio_pci");
   host.AddModule("vfio_iommu_type1");
-  host.WriteFile("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", "N\n");
+  host.WriteFile(
+      "sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", "N\n");
   // VT-d ecap with bit 3 (interrupt remapping) set, as the kernel prints it.
   host.WriteFile("sys/class/iommu/dmar0/intel-iommu/ecap", "f050da\n");
-  host.AddDevice({.bdf = "0000:00:02.0", .class_code = 0x030000, .driver = "i915",
+  host.AddDevice({.bdf = "0000:00:02.0",
+                  .class_code = 0x030000,
+                  .driver = "i915",
                   .iommu_group = 0});
 }
 
@@ -50,7 +54,8 @@ TEST(ReadinessTest, FullyReadyIntelHostPassesEverything) {
     EXPECT_EQ(f.fix, "") << f.id;
   }
   EXPECT_FALSE(AnyFailed(findings));
-  EXPECT_EQ(Get(findings, kCheckCpuVirtualization).detail, "Intel VT-x (vmx flag)");
+  EXPECT_EQ(Get(findings, kCheckCpuVirtualization).detail,
+            "Intel VT-x (vmx flag)");
   EXPECT_EQ(Get(findings, kCheckIommuGroups).detail, "1 groups");
 }
 
@@ -66,8 +71,10 @@ TEST(ReadinessTest, ReadyAmdHostNeedsNoIommuParameter) {
   auto findings = CheckHost(host.root());
   EXPECT_FALSE(AnyFailed(findings));
   EXPECT_EQ(Get(findings, kCheckIommuCmdline).status, FindingStatus::kPass);
-  EXPECT_EQ(Get(findings, kCheckInterruptRemapping).status, FindingStatus::kPass);
-  EXPECT_EQ(Get(findings, kCheckIommuFirmware).detail, "AMD-Vi (ACPI IVRS table)");
+  EXPECT_EQ(Get(findings, kCheckInterruptRemapping).status,
+            FindingStatus::kPass);
+  EXPECT_EQ(Get(findings, kCheckIommuFirmware).detail,
+            "AMD-Vi (ACPI IVRS table)");
 }
 
 TEST(ReadinessTest, NoIommuAtAllFailsWithFirmwareAndCmdlineFixes) {
@@ -76,21 +83,25 @@ TEST(ReadinessTest, NoIommuAtAllFailsWithFirmwareAndCmdlineFixes) {
   std::filesystem::remove(host.Path("sys/firmware/acpi/tables/DMAR"));
   std::filesystem::remove_all(host.Path("sys/class/iommu"));
   std::filesystem::remove_all(host.Path("sys/kernel/iommu_groups"));
-  std::filesystem::remove(host.Path("sys/bus/pci/devices/0000:00:02.0/iommu_group"));
+  std::filesystem::remove(
+      host.Path("sys/bus/pci/devices/0000:00:02.0/iommu_group"));
   host.SetCmdline("root=/dev/sda1 ro quiet");
   auto findings = CheckHost(host.root());
   EXPECT_TRUE(AnyFailed(findings));
   const auto& fw = Get(findings, kCheckIommuFirmware);
   EXPECT_EQ(fw.status, FindingStatus::kFail);
-  EXPECT_NE(fw.fix.find("enable VT-d / AMD-Vi in the firmware setup"), std::string::npos);
+  EXPECT_NE(fw.fix.find("enable VT-d / AMD-Vi in the firmware setup"),
+            std::string::npos);
   const auto& cmd = Get(findings, kCheckIommuCmdline);
   EXPECT_EQ(cmd.status, FindingStatus::kFail);
-  EXPECT_NE(cmd.fix.find("add intel_iommu=on to the kernel command line and reboot"),
-            std::string::npos);
+  EXPECT_NE(
+      cmd.fix.find("add intel_iommu=on to the kernel command line and reboot"),
+      std::string::npos);
   const auto& groups = Get(findings, kCheckIommuGroups);
   EXPECT_EQ(groups.status, FindingStatus::kFail);
   EXPECT_NE(groups.fix.find("intel_iommu=on"), std::string::npos);
-  EXPECT_EQ(Get(findings, kCheckInterruptRemapping).status, FindingStatus::kFail);
+  EXPECT_EQ(Get(findings, kCheckInterruptRemapping).status,
+            FindingStatus::kFail);
   EXPECT_EQ(Get(findings, kCheckIommuPassthrough).status, FindingStatus::kWarn);
   for (const auto& f : findings) {
     if (f.status != FindingStatus::kPass) {
@@ -147,7 +158,8 @@ TEST(ReadinessTest, CpuWithoutVirtualizationFlags) {
   IntelCpu(host, "fpu sse2");
   std::filesystem::remove(host.Path("dev/kvm"));
   auto findings = CheckHost(host.root());
-  EXPECT_EQ(Get(findings, kCheckCpuVirtualization).status, FindingStatus::kFail);
+  EXPECT_EQ(Get(findings, kCheckCpuVirtualization).status,
+            FindingStatus::kFail);
   // With /dev/kvm present (KVM offered by an outer hypervisor): a warning.
   host.WriteFile("dev/kvm", "");
   EXPECT_EQ(Get(CheckHost(host.root()), kCheckCpuVirtualization).status,
@@ -157,7 +169,8 @@ TEST(ReadinessTest, CpuWithoutVirtualizationFlags) {
 TEST(ReadinessTest, UnsafeInterruptsAllowedIsAWarning) {
   FakeHost host;
   MakeReadyIntelHost(host);
-  host.WriteFile("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", "Y\n");
+  host.WriteFile(
+      "sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", "Y\n");
   auto findings = CheckHost(host.root());
   const auto& ir = Get(findings, kCheckInterruptRemapping);
   EXPECT_EQ(ir.status, FindingStatus::kWarn);
@@ -169,7 +182,8 @@ TEST(ReadinessTest, UnsafeInterruptsAllowedIsAWarning) {
 TEST(ReadinessTest, VtdWithoutInterruptRemappingFails) {
   FakeHost host;
   MakeReadyIntelHost(host);
-  host.WriteFile("sys/class/iommu/dmar0/intel-iommu/ecap", "f050d2\n");  // bit 3 clear
+  host.WriteFile("sys/class/iommu/dmar0/intel-iommu/ecap",
+                 "f050d2\n");  // bit 3 clear
   host.WriteFile("sys/class/iommu/dmar1/intel-iommu/ecap", "f050da\n");
   auto findings = CheckHost(host.root());
   const auto& ir = Get(findings, kCheckInterruptRemapping);
@@ -203,7 +217,8 @@ TEST(ReadinessTest, VfioPciAvailableButNotLoadedWarns) {
   EXPECT_FALSE(AnyFailed(findings));
 
   // Not shipped with the running kernel at all.
-  host.WriteFile("lib/modules/6.1.0-13-amd64/modules.dep", "kernel/fs/ext4/ext4.ko:\n");
+  host.WriteFile("lib/modules/6.1.0-13-amd64/modules.dep",
+                 "kernel/fs/ext4/ext4.ko:\n");
   findings = CheckHost(host.root());
   EXPECT_EQ(Get(findings, kCheckVfioPciModule).status, FindingStatus::kFail);
   EXPECT_EQ(Get(findings, kCheckVfioDevice).status, FindingStatus::kFail);
@@ -223,8 +238,10 @@ TEST(ReadinessTest, MissingIommuPtIsOnlyAWarning) {
 TEST(ReadinessTest, NoDriverOverrideAttribute) {
   FakeHost host;
   MakeReadyIntelHost(host);
-  std::filesystem::remove(host.Path("sys/bus/pci/devices/0000:00:02.0/driver_override"));
-  EXPECT_EQ(Get(CheckHost(host.root()), kCheckDriverOverride).status, FindingStatus::kFail);
+  std::filesystem::remove(
+      host.Path("sys/bus/pci/devices/0000:00:02.0/driver_override"));
+  EXPECT_EQ(Get(CheckHost(host.root()), kCheckDriverOverride).status,
+            FindingStatus::kFail);
 }
 
 TEST(ReadinessTest, StatusNames) {
