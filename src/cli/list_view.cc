@@ -8,7 +8,9 @@
 #include <charconv>
 #include <cstdio>
 #include <iterator>
+#include <map>
 #include <thread>
+#include <tuple>
 
 #include "hiding/ledger.h"
 
@@ -147,6 +149,10 @@ Result<Listing> BuildListing(const Root& root, const ListOptions& options) {
   auto& devices = *scanned;
   auto assessments = host::AssessDevices(devices, usage, assigned);
   listing.total_scanned = devices.size();
+  listing.devices.reserve(devices.size());
+  std::map<std::tuple<uint16_t, uint16_t, uint16_t, uint16_t, uint32_t>,
+           DeviceNames>
+      name_cache;
   for (size_t i = 0; i < devices.size(); ++i) {
     const auto& d = devices[i];
     if (d.iommu_group) listing.any_iommu_group = true;
@@ -157,14 +163,24 @@ Result<Listing> BuildListing(const Root& root, const ListOptions& options) {
     ListedDevice ld;
     ld.info = std::move(devices[i]);
     ld.assessment = std::move(assessments[i]);
-    ld.names.vendor = names.Vendor(ld.info.vendor_id);
-    ld.names.device = names.Device(ld.info.vendor_id, ld.info.device_id);
-    if (ld.info.subsystem_vendor_id != 0 || ld.info.subsystem_device_id != 0) {
-      ld.names.subsystem = names.Subsystem(ld.info.vendor_id, ld.info.device_id,
-                                           ld.info.subsystem_vendor_id,
-                                           ld.info.subsystem_device_id);
+    // Hosts repeat the same few functions many times (ports, VFs, NIC
+    // functions): look each id combination up once.
+    const auto& f = ld.info;
+    std::tuple key{f.vendor_id, f.device_id, f.subsystem_vendor_id,
+                   f.subsystem_device_id, f.class_code >> 8};
+    auto [it, inserted] = name_cache.try_emplace(key);
+    if (inserted) {
+      DeviceNames& n = it->second;
+      n.vendor = names.Vendor(f.vendor_id);
+      n.device = names.Device(f.vendor_id, f.device_id);
+      if (f.subsystem_vendor_id != 0 || f.subsystem_device_id != 0) {
+        n.subsystem =
+            names.Subsystem(f.vendor_id, f.device_id, f.subsystem_vendor_id,
+                            f.subsystem_device_id);
+      }
+      n.class_name = names.Class(f.class_code);
     }
-    ld.names.class_name = names.Class(ld.info.class_code);
+    ld.names = it->second;
     listing.devices.push_back(std::move(ld));
   }
   return listing;
