@@ -31,6 +31,7 @@ void RegisterCheckCommand(CLI::App& app, Globals& g);
 void RegisterHideCommands(CLI::App& app, Globals& g);  // hide, unhide, restore
 void RegisterStatusCommand(CLI::App& app, Globals& g);
 void RegisterInspectCommand(CLI::App& app, Globals& g);
+void RegisterRunCommand(CLI::App& app, Globals& g);
 
 // Runs before every command: finishes or rolls back an operation that a
 // crashed devpass left half done (see hiding/journal.h). Prints what it

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   RegisterHideCommands(app, g);
   RegisterStatusCommand(app, g);
   RegisterInspectCommand(app, g);
+  RegisterRunCommand(app, g);
 
   // Repair before any command runs, so the state every command sees is whole.
   app.parse_complete_callback([&] { RepairInterruptedOperations(g); });
