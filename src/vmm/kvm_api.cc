@@ -1,0 +1,222 @@
+#include "vmm/kvm_api.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace devpass::vmm {
+namespace {
+
+// ioctl that retries nothing: EINTR matters to KVM_RUN's caller.
+template <typename Arg>
+int Ioctl(int fd, unsigned long request, Arg arg) {
+  return ::ioctl(fd, request, arg);
+}
+
+tl::unexpected<Error> IoctlError(const char* name) {
+  int err = errno;
+  return ErrnoError(err, fmt::format("{} failed: {}", name, std::strerror(err)));
+}
+
+class SystemKvmApi : public KvmApi {
+ public:
+  Result<UniqueFd> OpenKvm(const std::filesystem::path& dev) override {
+    int fd = ::open(dev.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      if (err == ENOENT || err == ENXIO || err == ENODEV) {
+        return ErrnoError(err, fmt::format(
+            "{} does not exist: KVM is not available. Load kvm_intel or "
+            "kvm_amd (modprobe kvm_intel / modprobe kvm_amd) and enable "
+            "VT-x/AMD-V in the firmware setup", dev.string()));
+      }
+      if (err == EACCES || err == EPERM) {
+        return ErrnoError(err, fmt::format(
+            "cannot open {}: permission denied. Add yourself to the kvm group "
+            "(usermod -aG kvm $USER, then log in again) or run as root",
+            dev.string()));
+      }
+      return ErrnoError(err, fmt::format("cannot open {}: {}", dev.string(),
+                                         std::strerror(err)));
+    }
+    return UniqueFd(fd);
+  }
+
+  Result<int> ApiVersion(int kvm_fd) override {
+    int v = Ioctl(kvm_fd, KVM_GET_API_VERSION, 0);
+    if (v < 0) return IoctlError("KVM_GET_API_VERSION");
+    return v;
+  }
+
+  Result<int> CheckExtension(int fd, int capability) override {
+    int v = Ioctl(fd, KVM_CHECK_EXTENSION, capability);
+    if (v < 0) return IoctlError("KVM_CHECK_EXTENSION");
+    return v;
+  }
+
+  Result<int> VcpuMmapSize(int kvm_fd) override {
+    int v = Ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (v < 0) return IoctlError("KVM_GET_VCPU_MMAP_SIZE");
+    return v;
+  }
+
+  Result<std::vector<kvm_cpuid_entry2>> SupportedCpuid(int kvm_fd) override {
+    // Grow until the kernel stops saying E2BIG.
+    for (uint32_t n = 128; n <= 4096; n *= 2) {
+      std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
+      auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
+      c->nent = n;
+      if (Ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+        std::vector<kvm_cpuid_entry2> out(c->nent);
+        std::memcpy(out.data(), buf.data() + sizeof(kvm_cpuid2),
+                    c->nent * sizeof(kvm_cpuid_entry2));
+        return out;
+      }
+      if (errno != E2BIG) return IoctlError("KVM_GET_SUPPORTED_CPUID");
+    }
+    return MakeError(ErrorCode::kInternal,
+                     "KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
+  }
+
+  Result<UniqueFd> CreateVm(int kvm_fd) override {
+    int fd;
+    do {
+      fd = Ioctl(kvm_fd, KVM_CREATE_VM, 0);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return IoctlError("KVM_CREATE_VM");
+    return UniqueFd(fd);
+  }
+
+  Status SetTssAddr(int vm_fd, uint64_t addr) override {
+    if (Ioctl(vm_fd, KVM_SET_TSS_ADDR, static_cast<unsigned long>(addr)) < 0) {
+      return IoctlError("KVM_SET_TSS_ADDR");
+    }
+    return Ok();
+  }
+
+  Status SetIdentityMapAddr(int vm_fd, uint64_t addr) override {
+    __u64 a = addr;
+    if (Ioctl(vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &a) < 0) {
+      return IoctlError("KVM_SET_IDENTITY_MAP_ADDR");
+    }
+    return Ok();
+  }
+
+  Status CreateIrqchip(int vm_fd) override {
+    if (Ioctl(vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) return IoctlError("KVM_CREATE_IRQCHIP");
+    return Ok();
+  }
+
+  Status CreatePit2(int vm_fd) override {
+    kvm_pit_config config{};
+    config.flags = KVM_PIT_SPEAKER_DUMMY;  // port 0x61 answered in the kernel
+    if (Ioctl(vm_fd, KVM_CREATE_PIT2, &config) < 0) return IoctlError("KVM_CREATE_PIT2");
+    return Ok();
+  }
+
+  Status SetUserMemoryRegion(int vm_fd,
+                             const kvm_userspace_memory_region& r) override {
+    if (Ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+      return IoctlError("KVM_SET_USER_MEMORY_REGION");
+    }
+    return Ok();
+  }
+
+  Status IrqLine(int vm_fd, uint32_t irq, bool level) override {
+    kvm_irq_level l{};
+    l.irq = irq;
+    l.level = level ? 1 : 0;
+    if (Ioctl(vm_fd, KVM_IRQ_LINE, &l) < 0) return IoctlError("KVM_IRQ_LINE");
+    return Ok();
+  }
+
+  Result<UniqueFd> CreateVcpu(int vm_fd, int id) override {
+    int fd = Ioctl(vm_fd, KVM_CREATE_VCPU, id);
+    if (fd < 0) return IoctlError("KVM_CREATE_VCPU");
+    return UniqueFd(fd);
+  }
+
+  Result<RunMapping> MapRun(int vcpu_fd, size_t size) override {
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd, 0);
+    if (p == MAP_FAILED) return IoctlError("mmap of kvm_run");
+    return RunMapping(p, size, [](void* a, size_t s) { ::munmap(a, s); });
+  }
+
+  Status SetCpuid(int vcpu_fd, const std::vector<kvm_cpuid_entry2>& entries) override {
+    std::vector<uint8_t> buf(sizeof(kvm_cpuid2) +
+                             entries.size() * sizeof(kvm_cpuid_entry2));
+    auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
+    c->nent = static_cast<uint32_t>(entries.size());
+    std::memcpy(buf.data() + sizeof(kvm_cpuid2), entries.data(),
+                entries.size() * sizeof(kvm_cpuid_entry2));
+    if (Ioctl(vcpu_fd, KVM_SET_CPUID2, c) < 0) return IoctlError("KVM_SET_CPUID2");
+    return Ok();
+  }
+
+  Result<kvm_sregs> GetSregs(int vcpu_fd) override {
+    kvm_sregs s{};
+    if (Ioctl(vcpu_fd, KVM_GET_SREGS, &s) < 0) return IoctlError("KVM_GET_SREGS");
+    return s;
+  }
+  Status SetSregs(int vcpu_fd, const kvm_sregs& s) override {
+    if (Ioctl(vcpu_fd, KVM_SET_SREGS, &s) < 0) return IoctlError("KVM_SET_SREGS");
+    return Ok();
+  }
+  Result<kvm_regs> GetRegs(int vcpu_fd) override {
+    kvm_regs r{};
+    if (Ioctl(vcpu_fd, KVM_GET_REGS, &r) < 0) return IoctlError("KVM_GET_REGS");
+    return r;
+  }
+  Status SetRegs(int vcpu_fd, const kvm_regs& r) override {
+    if (Ioctl(vcpu_fd, KVM_SET_REGS, &r) < 0) return IoctlError("KVM_SET_REGS");
+    return Ok();
+  }
+  Status SetFpu(int vcpu_fd, const kvm_fpu& f) override {
+    if (Ioctl(vcpu_fd, KVM_SET_FPU, &f) < 0) return IoctlError("KVM_SET_FPU");
+    return Ok();
+  }
+  Status SetMsrs(int vcpu_fd, const std::vector<Msr>& msrs) override {
+    std::vector<uint8_t> buf(sizeof(kvm_msrs) + msrs.size() * sizeof(kvm_msr_entry));
+    auto* m = reinterpret_cast<kvm_msrs*>(buf.data());
+    m->nmsrs = static_cast<uint32_t>(msrs.size());
+    auto* e = reinterpret_cast<kvm_msr_entry*>(buf.data() + sizeof(kvm_msrs));
+    for (size_t i = 0; i < msrs.size(); ++i) {
+      e[i] = kvm_msr_entry{};
+      e[i].index = msrs[i].index;
+      e[i].data = msrs[i].value;
+    }
+    int n = Ioctl(vcpu_fd, KVM_SET_MSRS, m);
+    if (n < 0) return IoctlError("KVM_SET_MSRS");
+    if (static_cast<size_t>(n) != msrs.size()) {
+      return MakeError(ErrorCode::kKernelRejected,
+                       fmt::format("KVM_SET_MSRS set {} of {} MSRs; MSR {:#x} was "
+                                   "refused", n, msrs.size(), msrs[n].index));
+    }
+    return Ok();
+  }
+  Result<kvm_lapic_state> GetLapic(int vcpu_fd) override {
+    kvm_lapic_state s{};
+    if (Ioctl(vcpu_fd, KVM_GET_LAPIC, &s) < 0) return IoctlError("KVM_GET_LAPIC");
+    return s;
+  }
+  Status SetLapic(int vcpu_fd, const kvm_lapic_state& s) override {
+    if (Ioctl(vcpu_fd, KVM_SET_LAPIC, &s) < 0) return IoctlError("KVM_SET_LAPIC");
+    return Ok();
+  }
+  Status Run(int vcpu_fd) override {
+    if (Ioctl(vcpu_fd, KVM_RUN, 0) < 0) return IoctlError("KVM_RUN");
+    return Ok();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<KvmApi> NewSystemKvmApi() { return std::make_unique<SystemKvmApi>(); }
+
+}  // namespace devpass::vmm

@@ -1,0 +1,276 @@
+#include "vm.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "pci/host_bridge.h"
+#include "vmm/linux_loader.h"
+#include "vmm/mptable.h"
+#include "vmm/platform_devices.h"
+#include "vmm/x86_boot.h"
+
+namespace devpass::vmm {
+namespace {
+
+constexpr int kKvmApiVersion = 12;  // KVM_API_VERSION, stable since 2.6.22
+
+// The signal that kicks a vCPU thread out of KVM_RUN. Its handler does
+// nothing: the point is the EINTR.
+int KickSignal() { return SIGRTMIN; }
+
+void InstallKickHandler() {
+  static const bool installed = [] {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
+    sigaction(KickSignal(), &sa, nullptr);
+    return true;
+  }();
+  (void)installed;
+}
+
+Result<std::vector<uint8_t>> ReadWhole(const std::filesystem::path& path,
+                                       const char* what) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return MakeError(ErrorCode::kNotFound,
+                     fmt::format("{} {} does not exist; give the path of an "
+                                 "existing file", what, path.string()));
+  }
+  if (std::filesystem::is_directory(path, ec)) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     fmt::format("{} {} is a directory, not a file", what,
+                                 path.string()));
+  }
+  return ReadBytes(path, SIZE_MAX);
+}
+
+struct CapabilityNeed {
+  int cap;
+  const char* name;
+};
+
+}  // namespace
+
+Memslot::~Memslot() {
+  if (!kvm_) return;
+  kvm_userspace_memory_region r = region_;
+  r.memory_size = 0;  // deletes the slot
+  (void)kvm_->SetUserMemoryRegion(vm_fd_, r);
+}
+
+Result<std::unique_ptr<Vm>> Vm::Create(KvmApi& kvm, const Root& root,
+                                       const VmConfig& config) {
+  std::unique_ptr<Vm> vm(new Vm(kvm));
+  DP_RETURN_IF_ERROR(vm->Init(root, config));
+  return vm;
+}
+
+Status Vm::Init(const Root& root, const VmConfig& config) {
+  // ---- files first: the cheapest checks, and they need no KVM.
+  DP_ASSIGN_OR_RETURN(std::vector<uint8_t> kernel,
+                      ReadWhole(config.kernel, "kernel"));
+  DP_ASSIGN_OR_RETURN(BzImage img, ParseBzImage(kernel, config.kernel.string()));
+  (void)img;
+  std::vector<uint8_t> initrd;
+  if (config.initrd) {
+    DP_ASSIGN_OR_RETURN(initrd, ReadWhole(*config.initrd, "initrd"));
+  }
+  if (config.cpus < 1 || config.cpus > kMaxVcpus) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     fmt::format("--cpus {}: devpass supports 1 to {} vCPUs",
+                                 config.cpus, kMaxVcpus));
+  }
+
+  // ---- is there enough memory, before asking for it.
+  DP_ASSIGN_OR_RETURN(MemInfo meminfo, ReadMemInfo(root));
+  DP_RETURN_IF_ERROR(CheckHostMemory(meminfo, config.mem_bytes, config.backing));
+
+  // ---- KVM and what we need of it.
+  DP_ASSIGN_OR_RETURN(kvm_fd_, kvm_.OpenKvm(root.Dev("kvm")));
+  DP_ASSIGN_OR_RETURN(int api, kvm_.ApiVersion(kvm_fd_.get()));
+  if (api != kKvmApiVersion) {
+    return MakeError(ErrorCode::kUnsupported,
+                     fmt::format("{} reports KVM API version {}, devpass speaks "
+                                 "version {}", root.Display(root.Dev("kvm")), api,
+                                 kKvmApiVersion));
+  }
+  static constexpr CapabilityNeed kNeeds[] = {
+      {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+      {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
+      {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+      {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR"},
+      {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+      {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+  };
+  for (const CapabilityNeed& need : kNeeds) {
+    DP_ASSIGN_OR_RETURN(int has, kvm_.CheckExtension(kvm_fd_.get(), need.cap));
+    if (has <= 0) {
+      return MakeError(ErrorCode::kUnsupported,
+                       fmt::format("the host's KVM lacks {}; devpass needs Linux "
+                                   "4.11 or later on an x86-64 host", need.name));
+    }
+  }
+  DP_ASSIGN_OR_RETURN(int max_vcpus, kvm_.CheckExtension(kvm_fd_.get(), KVM_CAP_MAX_VCPUS));
+  if (max_vcpus > 0 && config.cpus > max_vcpus) {
+    return MakeError(ErrorCode::kUnsupported,
+                     fmt::format("--cpus {}: the host's KVM allows at most {} "
+                                 "vCPUs per VM", config.cpus, max_vcpus));
+  }
+  DP_ASSIGN_OR_RETURN(int run_size, kvm_.VcpuMmapSize(kvm_fd_.get()));
+  DP_ASSIGN_OR_RETURN(std::vector<kvm_cpuid_entry2> cpuid,
+                      kvm_.SupportedCpuid(kvm_fd_.get()));
+
+  // ---- the VM: Intel VMX needs the TSS and identity-map pages before the
+  // first vCPU; the irqchip before the PIT and the vCPUs.
+  DP_ASSIGN_OR_RETURN(vm_fd_, kvm_.CreateVm(kvm_fd_.get()));
+  DP_RETURN_IF_ERROR(kvm_.SetTssAddr(vm_fd_.get(), layout::kKvmTss.value));
+  DP_RETURN_IF_ERROR(
+      kvm_.SetIdentityMapAddr(vm_fd_.get(), layout::kKvmIdentityMap.value));
+  DP_RETURN_IF_ERROR(kvm_.CreateIrqchip(vm_fd_.get()));
+  DP_RETURN_IF_ERROR(kvm_.CreatePit2(vm_fd_.get()));
+
+  // ---- RAM and its memslots.
+  DP_ASSIGN_OR_RETURN(memory_, GuestMemory::Create(config.mem_bytes, config.backing));
+  uint32_t slot = 0;
+  for (const RamRegion& r : memory_.regions()) {
+    kvm_userspace_memory_region region{};
+    region.slot = slot++;
+    region.guest_phys_addr = r.start.value;
+    region.memory_size = r.size;
+    region.userspace_addr = reinterpret_cast<uint64_t>(memory_.host_base() + r.host_offset);
+    DP_RETURN_IF_ERROR(kvm_.SetUserMemoryRegion(vm_fd_.get(), region));
+    memslots_.emplace_back(kvm_, vm_fd_.get(), region);
+  }
+
+  // ---- the guest's boot data.
+  std::string_view cmdline = config.cmdline;
+  DP_ASSIGN_OR_RETURN(LinuxEntry entry, LoadLinux(memory_, kernel,
+                                                  config.kernel.string(), initrd,
+                                                  cmdline));
+  const auto gdt = BootGdt();
+  DP_RETURN_IF_ERROR(memory_.Write(
+      layout::kGdt, std::span(reinterpret_cast<const uint8_t*>(gdt.data()),
+                              gdt.size() * sizeof(uint64_t))));
+  DP_RETURN_IF_ERROR(memory_.Write(layout::kPml4, BuildIdentityPageTables()));
+  DP_ASSIGN_OR_RETURN(std::vector<uint8_t> mp, BuildMpTable(config.cpus, layout::kMpTable));
+  DP_RETURN_IF_ERROR(memory_.Write(layout::kMpTable, mp));
+
+  DP_RETURN_IF_ERROR(AddDevices(config));
+
+  // ---- vCPUs.
+  for (int i = 0; i < config.cpus; ++i) {
+    DP_ASSIGN_OR_RETURN(Vcpu vcpu, Vcpu::Create(kvm_, vm_fd_.get(), i,
+                                                static_cast<size_t>(run_size)));
+    DP_RETURN_IF_ERROR(vcpu.Configure(cpuid, config.cpus, entry.entry,
+                                      entry.boot_params));
+    vcpus_.push_back(std::move(vcpu));
+  }
+
+  int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (efd < 0) return ErrnoError(errno, "eventfd for the VM's stop signal failed");
+  stop_event_.Reset(efd);
+  return Ok();
+}
+
+Status Vm::AddDevices(const VmConfig& config) {
+  const int vm_fd = vm_fd_.get();
+  KvmApi* kvm = &kvm_;
+  serial_ = std::make_shared<Serial>(config.console_out, [kvm, vm_fd](bool level) {
+    (void)kvm->IrqLine(vm_fd, layout::kCom1Gsi.value, level);
+  });
+  DP_RETURN_IF_ERROR(pio_.Add(layout::kCom1Port, 8, serial_, "COM1 (16550A)"));
+  DP_RETURN_IF_ERROR(pio_.Add(
+      layout::kI8042DataPort, I8042Stub::kSize,
+      std::make_shared<I8042Stub>([this] {
+        Stop(StopReason::kReset,
+             "the guest reset the machine (a reboot, or a kernel panic with "
+             "panic=-1)");
+      }),
+      "i8042 reset line"));
+  DP_RETURN_IF_ERROR(pio_.Add(
+      layout::kPowerOffPort, PowerOffPort::kSize,
+      std::make_shared<PowerOffPort>([this](uint8_t code) {
+        Stop(StopReason::kPowerOff,
+             fmt::format("the guest powered off (code {})", code));
+      }),
+      "devpass power-off port"));
+  pci_bus_ = std::make_shared<pci::PciBus>();
+  DP_RETURN_IF_ERROR(pci_bus_->Add(0, 0, std::make_shared<pci::HostBridge>()));
+  DP_RETURN_IF_ERROR(pio_.Add(pci::kConfigAddressPort, pci::kConfigPortsSize,
+                              std::make_shared<pci::ConfigIo>(pci_bus_),
+                              "PCI configuration ports"));
+  return Ok();
+}
+
+Status Vm::Start() {
+  InstallKickHandler();
+  // mu_ held while threads are created: Stop() (from a vCPU thread that
+  // stops early) reads threads_ under it.
+  std::lock_guard lock(mu_);
+  threads_.reserve(vcpus_.size());
+  for (Vcpu& vcpu : vcpus_) {
+    Vcpu* v = &vcpu;
+    threads_.emplace_back([this, v] {
+      // vCPU threads take only the kick; SIGINT/SIGTERM go to the main loop.
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, SIGINT);
+      sigaddset(&set, SIGTERM);
+      pthread_sigmask(SIG_BLOCK, &set, nullptr);
+      sigemptyset(&set);
+      sigaddset(&set, KickSignal());
+      pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+      std::string name = fmt::format("vcpu{}", v->index());
+      pthread_setname_np(pthread_self(), name.c_str());
+      ExitOutcome out = v->RunLoop(pio_, mmio_, stop_);
+      if (out.stop != StopReason::kNone) Stop(out.stop, std::move(out.detail));
+    });
+  }
+  return Ok();
+}
+
+void Vm::Stop(StopReason reason, std::string detail) {
+  {
+    std::lock_guard lock(mu_);
+    if (stop_info_.reason == StopReason::kNone) {
+      stop_info_ = {reason, std::move(detail)};
+    }
+    stop_.store(true, std::memory_order_release);
+    for (size_t i = 0; i < vcpus_.size(); ++i) {
+      vcpus_[i].Kick();
+      if (i < threads_.size()) pthread_kill(threads_[i].native_handle(), KickSignal());
+    }
+  }
+  if (stop_event_.valid()) {
+    uint64_t one = 1;
+    ssize_t n = ::write(stop_event_.get(), &one, sizeof(one));
+    (void)n;
+  }
+}
+
+VmStop Vm::Wait() {
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  std::lock_guard lock(mu_);
+  return stop_info_;
+}
+
+Vm::~Vm() {
+  if (!threads_.empty()) {
+    Stop(StopReason::kSignal, "devpass is shutting the VM down");
+    Wait();
+  }
+}
+
+}  // namespace devpass::vmm
