@@ -13,6 +13,22 @@
 namespace devpass::vmm {
 namespace {
 
+// <linux/kvm.h> declares the tables of kvm_cpuid2 and kvm_msrs with
+// __DECLARE_FLEX_ARRAY, whose empty struct takes one byte in C++: entries
+// move to offset 12 / 16 and the size encoded in the ioctl numbers changes
+// (the kernel then answers EINVAL). Use the C layout explicitly.
+struct Cpuid2Header {
+  uint32_t nent;
+  uint32_t padding;
+};
+struct MsrsHeader {
+  uint32_t nmsrs;
+  uint32_t pad;
+};
+constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, Cpuid2Header);
+constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, Cpuid2Header);
+constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
+
 // ioctl that retries nothing: EINTR matters to KVM_RUN's caller.
 template <typename Arg>
 int Ioctl(int fd, unsigned long request, Arg arg) {
@@ -67,21 +83,30 @@ class SystemKvmApi : public KvmApi {
   }
 
   Result<std::vector<kvm_cpuid_entry2>> SupportedCpuid(int kvm_fd) override {
-    // Grow until the kernel stops saying E2BIG.
-    for (uint32_t n = 128; n <= 4096; n *= 2) {
-      std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
-      auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
+    // As QEMU does: grow from a small table while the kernel says E2BIG
+    // (or fills the table completely, which may mean it was cut short).
+    std::string tried;
+    for (uint32_t n = 8; n <= 4096; n *= 2) {
+      std::vector<uint8_t> buf(sizeof(Cpuid2Header) + n * sizeof(kvm_cpuid_entry2));
+      auto* c = reinterpret_cast<Cpuid2Header*>(buf.data());
       c->nent = n;
-      if (Ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+      int rc = Ioctl(kvm_fd, kGetSupportedCpuid, c);
+      int err = errno;
+      if (rc == 0 && c->nent < n) {
         std::vector<kvm_cpuid_entry2> out(c->nent);
-        std::memcpy(out.data(), buf.data() + sizeof(kvm_cpuid2),
+        std::memcpy(out.data(), buf.data() + sizeof(Cpuid2Header),
                     c->nent * sizeof(kvm_cpuid_entry2));
         return out;
       }
-      if (errno != E2BIG) return IoctlError("KVM_GET_SUPPORTED_CPUID");
+      tried += fmt::format(" {}:{}", n, rc == 0 ? "full" : std::strerror(err));
+      if (rc != 0 && err != E2BIG) {
+        return ErrnoError(err, fmt::format("KVM_GET_SUPPORTED_CPUID failed (table "
+                                           "sizes tried:{})", tried));
+      }
     }
-    return MakeError(ErrorCode::kInternal,
-                     "KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
+    return MakeError(ErrorCode::kKernelRejected,
+                     fmt::format("KVM_GET_SUPPORTED_CPUID: no table size worked "
+                                 "(tried:{})", tried));
   }
 
   Result<UniqueFd> CreateVm(int kvm_fd) override {
@@ -149,13 +174,13 @@ class SystemKvmApi : public KvmApi {
   }
 
   Status SetCpuid(int vcpu_fd, const std::vector<kvm_cpuid_entry2>& entries) override {
-    std::vector<uint8_t> buf(sizeof(kvm_cpuid2) +
+    std::vector<uint8_t> buf(sizeof(Cpuid2Header) +
                              entries.size() * sizeof(kvm_cpuid_entry2));
-    auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
+    auto* c = reinterpret_cast<Cpuid2Header*>(buf.data());
     c->nent = static_cast<uint32_t>(entries.size());
-    std::memcpy(buf.data() + sizeof(kvm_cpuid2), entries.data(),
+    std::memcpy(buf.data() + sizeof(Cpuid2Header), entries.data(),
                 entries.size() * sizeof(kvm_cpuid_entry2));
-    if (Ioctl(vcpu_fd, KVM_SET_CPUID2, c) < 0) return IoctlError("KVM_SET_CPUID2");
+    if (Ioctl(vcpu_fd, kSetCpuid2, c) < 0) return IoctlError("KVM_SET_CPUID2");
     return Ok();
   }
 
@@ -182,16 +207,16 @@ class SystemKvmApi : public KvmApi {
     return Ok();
   }
   Status SetMsrs(int vcpu_fd, const std::vector<Msr>& msrs) override {
-    std::vector<uint8_t> buf(sizeof(kvm_msrs) + msrs.size() * sizeof(kvm_msr_entry));
-    auto* m = reinterpret_cast<kvm_msrs*>(buf.data());
+    std::vector<uint8_t> buf(sizeof(MsrsHeader) + msrs.size() * sizeof(kvm_msr_entry));
+    auto* m = reinterpret_cast<MsrsHeader*>(buf.data());
     m->nmsrs = static_cast<uint32_t>(msrs.size());
-    auto* e = reinterpret_cast<kvm_msr_entry*>(buf.data() + sizeof(kvm_msrs));
+    auto* e = reinterpret_cast<kvm_msr_entry*>(buf.data() + sizeof(MsrsHeader));
     for (size_t i = 0; i < msrs.size(); ++i) {
       e[i] = kvm_msr_entry{};
       e[i].index = msrs[i].index;
       e[i].data = msrs[i].value;
     }
-    int n = Ioctl(vcpu_fd, KVM_SET_MSRS, m);
+    int n = Ioctl(vcpu_fd, kSetMsrs, m);
     if (n < 0) return IoctlError("KVM_SET_MSRS");
     if (static_cast<size_t>(n) != msrs.size()) {
       return MakeError(ErrorCode::kKernelRejected,

@@ -50,7 +50,12 @@ Result<std::vector<uint8_t>> ReadWhole(const std::filesystem::path& path,
                      fmt::format("{} {} is a directory, not a file", what,
                                  path.string()));
   }
-  return ReadBytes(path, SIZE_MAX);
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) {
+    return ErrnoError(ec.value(), fmt::format("cannot read {} {}: {}", what,
+                                              path.string(), ec.message()));
+  }
+  return ReadBytes(path, static_cast<size_t>(size));
 }
 
 struct CapabilityNeed {
