@@ -83,6 +83,7 @@ inline constexpr uint64_t kMmio64Size = 64 * kGiB;
 // I/O ports.
 inline constexpr uint16_t kI8042DataPort = 0x60;     // keyboard controller data
 inline constexpr uint16_t kI8042CommandPort = 0x64;  // 0xFE written here = CPU reset
+inline constexpr uint16_t kRtcPort = 0x70;             // MC146818 index, 0x71 data
 inline constexpr uint16_t kCom1Port = 0x3f8;
 inline constexpr Gsi kCom1Gsi{4};
 // devpass power-off port: a byte written here powers the guest off (see

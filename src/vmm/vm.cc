@@ -14,6 +14,7 @@
 #include "vmm/linux_loader.h"
 #include "vmm/mptable.h"
 #include "vmm/platform_devices.h"
+#include "vmm/rtc.h"
 #include "vmm/x86_boot.h"
 
 namespace devpass::vmm {
@@ -208,6 +209,8 @@ Status Vm::AddDevices(const VmConfig& config) {
              fmt::format("the guest powered off (code {})", code));
       }),
       "devpass power-off port"));
+  DP_RETURN_IF_ERROR(pio_.Add(layout::kRtcPort, Rtc::kSize, std::make_shared<Rtc>(),
+                              "RTC/CMOS"));
   pci_bus_ = std::make_shared<pci::PciBus>();
   DP_RETURN_IF_ERROR(pci_bus_->Add(0, 0, std::make_shared<pci::HostBridge>()));
   DP_RETURN_IF_ERROR(pio_.Add(pci::kConfigAddressPort, pci::kConfigPortsSize,

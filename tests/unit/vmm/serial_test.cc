@@ -116,3 +116,36 @@ TEST_F(SerialTest, LoopbackAndScratch) {
 
 }  // namespace
 }  // namespace devpass::vmm
+
+#include "vmm/rtc.h"
+
+namespace devpass::vmm {
+namespace {
+
+TEST(Rtc, HostTimeInBcdAndNeverUpdating) {
+  // 2026-11-25 05:38:09 UTC, a Wednesday.
+  Rtc rtc([] { return std::time_t{1795585089}; });
+  auto reg = [&](uint8_t i) {
+    uint8_t b = i;
+    rtc.Write(0, std::span<const uint8_t>(&b, 1));
+    rtc.Read(1, std::span(&b, 1));
+    return b;
+  };
+  EXPECT_EQ(reg(0x00), 0x09);
+  EXPECT_EQ(reg(0x02), 0x38);
+  EXPECT_EQ(reg(0x04), 0x05);
+  EXPECT_EQ(reg(0x07), 0x25);
+  EXPECT_EQ(reg(0x08), 0x11);
+  EXPECT_EQ(reg(0x09), 0x26);
+  EXPECT_EQ(reg(0x32), 0x20);
+  EXPECT_EQ(reg(0x0a) & 0x80, 0);     // no update in progress
+  EXPECT_EQ(reg(0x0d), 0x80);         // valid
+  EXPECT_EQ(reg(0x80 | 0x00), 0x09);  // NMI-disable bit ignored
+  uint8_t v = 0x42, i = 0x40;
+  rtc.Write(0, std::span<const uint8_t>(&i, 1));
+  rtc.Write(1, std::span<const uint8_t>(&v, 1));
+  EXPECT_EQ(reg(0x40), 0x42);
+}
+
+}  // namespace
+}  // namespace devpass::vmm
