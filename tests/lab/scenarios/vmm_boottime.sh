@@ -44,12 +44,15 @@ measure() {
   rm -f /tmp/us.t
   t0=$(up)
   "$@" </dev/null 2>&1 | while IFS= read -r line; do
-    case $line in *"guest: user space"*) up >/tmp/us.t ;; esac
+    case $line in *"guest: user space"*)
+      up >/tmp/us.t
+      echo "$line" | sed 's/.*uptime \([0-9.]*\)s.*/\1/' >/tmp/kernel.t ;;
+    esac
     echo "$line" >>/tmp/$name.log
   done
   t1=$(up)
   if [ -s /tmp/us.t ] && grep -q "@@GUEST-EXIT status=0@@" /tmp/$name.log; then
-    echo "$(awk "BEGIN{printf \"%.2f %.2f\", $(cat /tmp/us.t) - $t0, $t1 - $t0}")" >>/tmp/$name.times
+    echo "$(awk "BEGIN{printf \"%.2f %.2f %.2f\", $(cat /tmp/us.t) - $t0, $t1 - $t0, $(cat /tmp/kernel.t)}")" >>/tmp/$name.times
   else
     lab_fail "$name run did not reach user space and power off" "$(tail -5 /tmp/$name.log)"
   fi
@@ -76,7 +79,8 @@ for f in devpass qemu; do
   [ -s /tmp/$f.times ] || continue
   set -- $(stats /tmp/$f.times 1); us="median $1 min $2 max $3"
   set -- $(stats /tmp/$f.times 2); tot="median $1 min $2 max $3"
-  echo "BOOTTIME $f launch-to-user-space: $us | launch-to-exit: $tot"
+  set -- $(stats /tmp/$f.times 3); kern="median $1 min $2 max $3"
+  echo "BOOTTIME $f launch-to-user-space: $us | launch-to-exit: $tot | guest kernel uptime at user space: $kern"
 done
 lab_eq "devpass measured $N times" "$N" "$(wc -l </tmp/devpass.times 2>/dev/null)"
 lab_eq "qemu measured $N times" "$N" "$(wc -l </tmp/qemu.times 2>/dev/null)"

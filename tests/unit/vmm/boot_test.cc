@@ -338,6 +338,8 @@ TEST(GuestMemory, HostRangeStaysInsideRam) {
   EXPECT_FALSE(mem->HostRange(Gpa(64 * kMiB - 4096), 4097));
   EXPECT_FALSE(mem->HostRange(layout::kPciHole, 1));
   EXPECT_FALSE(GuestMemory::Create(16 * kMiB, Backing::kNormal));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(mem->host_base()) % (2 * kMiB), 0u);
+  mem->host_base()[64 * kMiB - 1] = 1;  // the whole range is mapped
 }
 
 }  // namespace
