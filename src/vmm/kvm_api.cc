@@ -48,7 +48,7 @@ class SystemKvmApi : public KvmApi {
       int err = errno;
       if (err == ENOENT || err == ENXIO || err == ENODEV) {
         return ErrnoError(err, fmt::format(
-            "{} does not exist: KVM is not available. Load kvm_intel or "
+            "{} does not exist, so KVM is not available: load kvm_intel or "
             "kvm_amd (modprobe kvm_intel / modprobe kvm_amd) and enable "
             "VT-x/AMD-V in the firmware setup", dev.string()));
       }

@@ -149,6 +149,12 @@ std::vector<kvm_cpuid_entry2> FilterCpuid(std::vector<kvm_cpuid_entry2> entries,
       case 0x1f:
         e.edx = id;  // x2APIC ID of this logical processor
         break;
+      case 0x8000001f:
+        // AMD memory encryption (SME/SEV): the host reports what it could
+        // give an SEV guest, but this VM is not one. Left visible, the
+        // decompressor reads MSR_AMD64_SEV and never gets to the kernel.
+        e.eax = e.ebx = e.ecx = e.edx = 0;
+        break;
       case 0x40000000:
         // KVM's signature; KVM_GET_SUPPORTED_CPUID already reports it, but
         // make sure the guest sees "KVMKVMKVM\0\0\0" for kvmclock.

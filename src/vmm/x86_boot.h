@@ -59,6 +59,7 @@ void SetLintVirtualWire(kvm_lapic_state& lapic);
 //  - leaf 0xB / 0x1F: x2APIC ID = index in EDX
 //  - 0x40000000: "KVMKVMKVM" signature, so the guest uses kvmclock
 //  - leaf 6 (thermal/power) cleared: no such MSRs are emulated
+//  - 0x8000001F (AMD SME/SEV) cleared: not an encrypted guest
 std::vector<kvm_cpuid_entry2> FilterCpuid(std::vector<kvm_cpuid_entry2> supported,
                                           int index, int count);
 

@@ -237,7 +237,9 @@ TEST(Lapic, Lint0ExtIntLint1Nmi) {
 }
 
 TEST(Cpuid, ApicIdsHypervisorBitAndKvmSignature) {
-  std::vector<kvm_cpuid_entry2> in(4);
+  std::vector<kvm_cpuid_entry2> in(5);
+  in[4].function = 0x8000001f;
+  in[4].eax = 0x1b;  // SME, SEV, ...
   in[0].function = 1;
   in[0].ebx = 0xff00abcd;
   in[1].function = 0xb;
@@ -255,6 +257,7 @@ TEST(Cpuid, ApicIdsHypervisorBitAndKvmSignature) {
   std::memcpy(sig + 8, &out[2].edx, 4);
   EXPECT_STREQ(sig, "KVMKVMKVM");
   EXPECT_EQ(out[3].eax, 0u);
+  EXPECT_EQ(out[4].eax, 0u);  // no SEV
 }
 
 TEST(MpTable, ChecksumsEntriesAndLayout) {

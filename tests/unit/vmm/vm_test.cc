@@ -256,3 +256,18 @@ TEST_F(VmTest, NotABzImage) {
 
 }  // namespace
 }  // namespace devpass::vmm
+
+namespace devpass::vmm {
+namespace {
+
+TEST(SystemKvmApi, MissingDevKvmSaysWhichModuleToLoad) {
+  auto kvm = NewSystemKvmApi();
+  auto fd = kvm->OpenKvm("/nonexistent-devpass-test/kvm");
+  ASSERT_FALSE(fd);
+  EXPECT_NE(fd.error().message.find("load kvm_intel or kvm_amd"), std::string::npos);
+  EXPECT_NE(fd.error().message.find("enable VT-x/AMD-V"), std::string::npos);
+  EXPECT_EQ(fd.error().sys_errno, ENOENT);
+}
+
+}  // namespace
+}  // namespace devpass::vmm
