@@ -240,7 +240,8 @@ std::string ShowText(const DeviceDetails& details) {
   const auto& d = ld.info;
   std::string out;
   auto line = [&out](std::string_view key, const std::string& value) {
-    out += fmt::format("  {:<16}{}\n", std::string(key) + ":", value);
+    // Values end in a name that may be unknown: no trailing blanks then.
+    out += fmt::format("  {:<17}{}\n", std::string(key) + ":", Trim(value));
   };
   out += fmt::format("{}  {}\n", d.address.ToString(), DisplayName(ld));
   line("vendor", fmt::format("{:04x} {}", d.vendor_id, ld.names.vendor));

@@ -109,6 +109,16 @@ bool Binder::InSlots(const PciAddress& a) const {
 Status Binder::EnsureStubLoaded(const StubDriver& stub) {
   auto dir = root_.Sys("bus/pci/drivers") / std::string(stub.driver);
   if (Exists(dir)) return Ok();
+  // xen-pciback only loads in a Xen dom0; say so instead of relaying
+  // modprobe's generic failure.
+  if (stub.module == "xen-pciback" &&
+      ReadTrimmed(root_.Sys("hypervisor/type")).value_or("") != "xen") {
+    return MakeError(ErrorCode::kUnsupported,
+                     fmt::format("xen-pciback works only in a Xen dom0, and this host is "
+                                 "not running under Xen ({} is not 'xen'); on KVM use "
+                                 "--driver vfio-pci",
+                                 root_.Display(root_.Sys("hypervisor/type"))));
+  }
   DP_RETURN_IF_ERROR(kernel_.LoadModule(stub.module));
   if (Exists(dir)) return Ok();
   return MakeError(ErrorCode::kUnsupported,

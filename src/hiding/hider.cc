@@ -93,6 +93,17 @@ Result<OpReport> Hider::Hide(const std::vector<std::string>& devices,
                                    "(a guest gets the devices behind them)",
                                    a));
     }
+    // Host and ISA/LPC bridges have header type 0, so IsBridge (the
+    // kernel's viability rule) does not see them; they are the chipset.
+    auto cls = ReadInt(root_.Sys("bus/pci/devices") / a.ToString() / "class");
+    if (cls) {
+      if (auto kind = host::BridgeKind(static_cast<uint32_t>(*cls)); !kind.empty()) {
+        return MakeError(ErrorCode::kUnsupported,
+                         fmt::format("{} is a {} (class 0x{:06x}), part of the host's "
+                                     "chipset; bridges stay with the host",
+                                     a, kind, *cls));
+      }
+    }
   }
   DP_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(root_, config_.lock_timeout));
   DP_ASSIGN_OR_RETURN(Ledger ledger, Ledger::Load(root_));

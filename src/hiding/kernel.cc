@@ -92,8 +92,9 @@ Status RealKernel::LoadModule(std::string_view module) {
   return MakeError(
       ErrorCode::kUnsupported,
       fmt::format("'modprobe {}' failed with exit status {}{}{}; the module may not "
-                  "exist for this kernel: install linux-modules-extra (Ubuntu) or "
-                  "the kernel's full module package, or build the kernel with it",
+                  "exist for this kernel: install the kernel's full module package "
+                  "(Debian: linux-image-<version>; Ubuntu: linux-modules-extra-<version>) "
+                  "or build the kernel with it",
                   module, r.exit_status, out.empty() ? "" : ": ", out));
 }
 

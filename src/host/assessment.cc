@@ -30,7 +30,10 @@ std::vector<DeviceAssessment> AssessDevices(
   for (const auto& d : devices) {
     DeviceAssessment a;
     if (!d.iommu_group) a.reasons.push_back("no IOMMU group (IOMMU off)");
-    bool bridge = d.is_bridge() || d.driver == kPciePortDriver;
+    // Host and ISA bridges (header type 0, base class 0x06) count too: they
+    // are the chipset, never a device for a guest.
+    bool bridge = d.is_bridge() || d.driver == kPciePortDriver ||
+                  !BridgeKind(d.class_code).empty();
     if (bridge) a.reasons.push_back("bridge");
     if (assigned.count(d.address)) a.reasons.push_back("already assigned");
     a.host_dependencies = usage.DependenciesOf(d.address);

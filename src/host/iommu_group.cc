@@ -29,6 +29,24 @@ bool ReadIsBridge(const std::filesystem::path& dev, std::string_view driver) {
 
 }  // namespace
 
+std::string_view BridgeKind(uint32_t class_code) {
+  if ((class_code >> 16) != 0x06) return "";
+  switch ((class_code >> 8) & 0xff) {
+    case 0x00: return "host bridge";
+    case 0x01: return "ISA bridge";
+    case 0x02: return "EISA bridge";
+    case 0x03: return "MicroChannel bridge";
+    case 0x04: return "PCI bridge";
+    case 0x05: return "PCMCIA bridge";
+    case 0x06: return "NuBus bridge";
+    case 0x07: return "CardBus bridge";
+    case 0x08: return "RACEway bridge";
+    case 0x09: return "PCI bridge";
+    case 0x0a: return "InfiniBand-to-PCI bridge";
+    default: return "bridge";
+  }
+}
+
 bool IsStubDriver(std::string_view driver) {
   return driver == "vfio-pci" || driver == "pci-stub" || driver == "pciback" ||
          EndsWith(driver, "vfio_pci") || EndsWith(driver, "vfio-pci");

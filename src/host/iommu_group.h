@@ -46,6 +46,14 @@ Result<std::optional<IommuGroup>> ReadIommuGroup(const Root& root,
 // kNotFound when the device does not exist.
 Result<bool> IsBridge(const Root& root, const PciAddress& address);
 
+// Every device of PCI base class 0x06 (PCI Code and ID Assignment spec §1.7)
+// is a bridge of some kind: host bridge, ISA/LPC bridge, PCI-to-PCI bridge...
+// None of them is a device a guest could use, and the host and ISA bridges
+// are the chipset itself. Returns what kind ("host bridge", "ISA bridge", ...)
+// or "" when `class_code` (24 bits) is not a bridge class. This is the policy
+// rule for hiding and listing; viability keeps the kernel's narrower rule.
+std::string_view BridgeKind(uint32_t class_code);
+
 // Members other than those in `excluding` that keep the group from being
 // viable (in_host_use).
 std::vector<GroupMember> BlockingMembers(const IommuGroup& group,

@@ -419,16 +419,17 @@ std::string_view FindingStatusName(FindingStatus status) {
 
 std::vector<Finding> CheckHost(const Root& root) {
   HostFacts f = Gather(root);
-  return {CheckCpu(root, f),
-          CheckKvm(root, f),
-          CheckFirmware(f),
-          CheckCmdline(f),
-          CheckPassthroughMode(f),
-          CheckGroups(root, f),
-          CheckVfioDevice(root),
-          CheckVfioPci(root),
-          CheckInterruptRemapping(root, f),
-          CheckDriverOverride(root)};
+  std::vector<Finding> out = {CheckCpu(root, f), CheckKvm(root, f),
+                              CheckFirmware(f), CheckCmdline(f)};
+  // iommu=pt tunes an active IOMMU; while it is off the groups finding
+  // already says how to turn it on, and a pt warning would only distract.
+  if (f.has_groups) out.push_back(CheckPassthroughMode(f));
+  for (Finding finding :
+       {CheckGroups(root, f), CheckVfioDevice(root), CheckVfioPci(root),
+        CheckInterruptRemapping(root, f), CheckDriverOverride(root)}) {
+    out.push_back(std::move(finding));
+  }
+  return out;
 }
 
 bool AnyFailed(const std::vector<Finding>& findings) {

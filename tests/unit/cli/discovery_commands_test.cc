@@ -101,7 +101,7 @@ TEST(DiscoveryCommandsTest, ShowText) {
   auto r = RunDevpass(host, {"show", "00:1f.6"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.err;
   EXPECT_EQ(r.out.rfind("0000:00:1f.6", 0), 0u);
-  EXPECT_NE(r.out.find("assignable:     yes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("assignable:      yes"), std::string::npos) << r.out;
 }
 
 TEST(DiscoveryCommandsTest, CheckExitsThreeOnFailureAndZeroWhenReady) {

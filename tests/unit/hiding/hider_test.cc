@@ -244,7 +244,19 @@ TEST_F(HiderTest, PciStubRoundTrip) {
   EXPECT_EQ(OverrideOf(host_, kNic), "(null)");
 }
 
+TEST_F(HiderTest, XenPcibackOutsideXenIsRefusedBeforeAnyChange) {
+  std::string before = Snapshot(host_);
+  auto r = Hide({kNic}, {.driver = "xen-pciback"});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kUnsupported);
+  EXPECT_TRUE(Has(r.error().message, "Xen dom0")) << r.error().message;
+  EXPECT_TRUE(Has(r.error().message, "--driver vfio-pci"));
+  EXPECT_EQ(Snapshot(host_), before);
+  EXPECT_TRUE(sim_.writes().empty());
+}
+
 TEST_F(HiderTest, XenPcibackUsesSlotsOnceAndRemovesThem) {
+  host_.WriteFile("sys/hypervisor/type", "xen\n");  // a Xen dom0
   auto r = Hide({kNic}, {.driver = "xen-pciback"});
   ASSERT_TRUE(r) << r.error().ToString();
   EXPECT_EQ(DriverOf(host_, kNic), "pciback");
@@ -354,6 +366,23 @@ TEST_F(HiderTest, BadAddressesAndMissingDevicesChangeNothing) {
   EXPECT_EQ(Hide({"0000:00:1g.0"}).error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(Hide({kNic}, {.driver = "nouveau"}).error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(Unhide({"0000:07:00.0"}).error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(sim_.writes().empty());
+}
+
+TEST_F(HiderTest, ChipsetBridgesWithHeaderTypeZeroAreRefused) {
+  // Host and ISA/LPC bridges have header type 0, so the kernel's viability
+  // rule does not call them bridges; they are still the chipset.
+  host_.AddDevice({.bdf = "0000:00:1f.0", .vendor = 0x8086, .device = 0x2918,
+                   .class_code = 0x060100, .driver = "lpc_ich", .iommu_group = 9});
+  std::string before = Snapshot(host_);
+  for (auto [bdf, kind] : {std::pair{"0000:00:00.0", "host bridge"},
+                           std::pair{"0000:00:1f.0", "ISA bridge"}}) {
+    auto r = Hide({bdf}, {.force = true});
+    ASSERT_FALSE(r) << bdf;
+    EXPECT_EQ(r.error().code, ErrorCode::kUnsupported);
+    EXPECT_TRUE(Has(r.error().message, kind)) << r.error().message;
+    EXPECT_EQ(Snapshot(host_), before);
+  }
   EXPECT_TRUE(sim_.writes().empty());
 }
 

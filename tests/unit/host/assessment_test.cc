@@ -66,6 +66,21 @@ TEST(AssessmentTest, BridgeIsNotAssignableButDoesNotBlockItsGroup) {
   EXPECT_TRUE(a["0000:01:00.0"].assignable);
 }
 
+TEST(AssessmentTest, HostAndIsaBridgesAreBridgesThoughHeaderTypeZero) {
+  FakeHost host;
+  host.AddDevice({.bdf = "0000:00:00.0", .class_code = 0x060000, .iommu_group = 0});
+  host.AddDevice({.bdf = "0000:00:1f.0", .class_code = 0x060100,
+                  .driver = "lpc_ich", .iommu_group = 8});
+  auto a = Assess(host);
+  for (const char* bdf : {"0000:00:00.0", "0000:00:1f.0"}) {
+    EXPECT_FALSE(a[bdf].assignable) << bdf;
+    EXPECT_EQ(a[bdf].reasons, (std::vector<std::string>{"bridge"})) << bdf;
+  }
+  EXPECT_EQ(BridgeKind(0x060000), "host bridge");
+  EXPECT_EQ(BridgeKind(0x060100), "ISA bridge");
+  EXPECT_EQ(BridgeKind(0x020000), "");
+}
+
 TEST(AssessmentTest, GroupSharedWithHostDevicesNamesThem) {
   FakeHost host;
   host.AddDevice({.bdf = "0000:00:1f.0",
