@@ -118,3 +118,22 @@ lab_done() {
   echo "lab: ${LAB_SCENARIO:-scenario}: $LAB_FAILED of $LAB_CHECKS checks FAILED"
   exit 1
 }
+
+# Files a scenario needs beyond the initramfs can come on a read-only tar
+# disk (virtio serial "vmmextra", made on the build machine by
+# guest-tools/make-extra-disk, attached with LAB_QEMU_EXTRA): unpack it.
+lab_unpack_extra() {
+  local b
+  for b in /sys/block/vd*; do
+    [ "$(cat "$b/serial" 2>/dev/null)" = vmmextra ] && tar -x -C / -f "/dev/${b##*/}"
+  done
+  return 0
+}
+
+# What every nested-guest (vmm_*) scenario needs: the guest kernel and
+# lab-guest-initrd (both shipped by tests/lab/build) and /dev/kvm.
+lab_vmm_prepare() {
+  [ -f /lab/guest/vmlinuz ] || { lab_fail "guest kernel /lab/guest/vmlinuz is missing"; lab_done; }
+  command -v lab-guest-initrd >/dev/null || { lab_fail "lab-guest-initrd is missing"; lab_done; }
+  [ -e /dev/kvm ] || { lab_fail "/dev/kvm is missing (kvm_amd not loaded?)"; lab_done; }
+}

@@ -7,27 +7,11 @@
 # faster. Nested KVM under TCG: absolute figures are ~50x a real host's.
 . /lab/lib.sh
 
-# ---- guest files (same prelude in every vmm_* scenario): the lab ships
-# /lab/guest/vmlinuz and lab-guest-initrd; a lab built without them can get
-# them from a disk made by tests/lab/guest-tools/make-extra-disk.
-vmm_prepare() {
-  if [ ! -f /lab/guest/vmlinuz ] || ! command -v lab-guest-initrd >/dev/null; then
-    for b in /sys/block/vd*; do
-      [ "$(cat "$b/serial" 2>/dev/null)" = vmmextra ] && tar -x -C / -f "/dev/${b##*/}"
-    done
-  fi
-  [ -f /lab/guest/vmlinuz ] || { lab_fail "guest kernel /lab/guest/vmlinuz is missing"; lab_done; }
-  command -v lab-guest-initrd >/dev/null || { lab_fail "lab-guest-initrd is missing"; lab_done; }
-  [ -e /dev/kvm ] || { lab_fail "/dev/kvm is missing (kvm_amd not loaded?)"; lab_done; }
-}
-vmm_prepare
+lab_vmm_prepare
 
 N=${1:-3}
-if ! command -v qemu-system-x86_64 >/dev/null; then
-  for b in /sys/block/vd*; do
-    [ "$(cat "$b/serial" 2>/dev/null)" = vmmextra ] && tar -x -C / -f "/dev/${b##*/}"
-  done
-fi
+# QEMU and its firmware come on the extra disk (lab.qemu-disk in ctest).
+lab_unpack_extra
 command -v qemu-system-x86_64 >/dev/null || { lab_fail "qemu-system-x86_64 is missing in the lab"; lab_done; }
 cat >/tmp/guest.sh <<'G'
 #!/bin/sh
