@@ -128,7 +128,7 @@ Result<Listing> BuildListing(const Root& root, const ListOptions& options) {
   std::vector<std::string> helper_warnings;
   std::thread helper([&] {
     names.Preload();
-    usage_result = host::HostUsage::Scan(root);
+    usage_result = host::HostUsage::ScanWithoutBootVga(root);  // see below
     assigned = AssignedDevices(root, &helper_warnings);
   });
   auto scanned = host::ScanPciDevices(root);
@@ -147,6 +147,10 @@ Result<Listing> BuildListing(const Root& root, const ListOptions& options) {
   for (auto& w : helper_warnings) listing.warnings.push_back(std::move(w));
 
   auto& devices = *scanned;
+  // The scan read every boot_vga already; HostUsage skipped it.
+  for (const auto& d : devices) {
+    if (d.boot_vga) usage.AddBootVga(d.address);
+  }
   auto assessments = host::AssessDevices(devices, usage, assigned);
   listing.total_scanned = devices.size();
   listing.devices.reserve(devices.size());

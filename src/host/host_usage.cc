@@ -142,22 +142,38 @@ std::string_view HostDependencyKindName(HostDependency::Kind kind) {
   return "unknown";
 }
 
-Result<HostUsage> HostUsage::Scan(const Root& root) {
+void HostUsage::Add(const PciAddress& a, HostDependency::Kind kind,
+                    std::string detail) {
+  auto& v = deps_[a];
+  for (const auto& d : v) {
+    if (d.kind == kind && d.detail == detail) return;
+  }
+  v.push_back({kind, std::move(detail)});
+}
+
+void HostUsage::AddBootVga(const PciAddress& address) {
+  Add(address, HostDependency::Kind::kBootVga, "boot GPU (boot_vga=1)");
+}
+
+Result<HostUsage> HostUsage::Scan(const Root& root) { return ScanImpl(root, true); }
+
+Result<HostUsage> HostUsage::ScanWithoutBootVga(const Root& root) {
+  return ScanImpl(root, false);
+}
+
+Result<HostUsage> HostUsage::ScanImpl(const Root& root, bool read_boot_vga) {
   HostUsage usage;
   auto add = [&](const PciAddress& a, HostDependency::Kind kind, std::string detail) {
-    auto& v = usage.deps_[a];
-    for (const auto& d : v) {
-      if (d.kind == kind && d.detail == detail) return;
-    }
-    v.push_back({kind, std::move(detail)});
+    usage.Add(a, kind, std::move(detail));
   };
 
   // The firmware's console: taking it away blanks the host's screen.
-  for (const auto& name : ListDir(root.Sys("bus/pci/devices"))) {
+  for (const auto& name :
+       read_boot_vga ? ListDir(root.Sys("bus/pci/devices")) : std::vector<std::string>{}) {
     auto a = PciAddress::Parse(name);
     if (!a) continue;
     auto v = ReadTrimmed(root.Sys("bus/pci/devices") / name / "boot_vga");
-    if (v && *v == "1") add(*a, HostDependency::Kind::kBootVga, "boot GPU (boot_vga=1)");
+    if (v && *v == "1") usage.AddBootVga(*a);
   }
 
   // Mounted file systems: mountinfo field 3 is the st_dev "major:minor",

@@ -33,12 +33,21 @@ class HostUsage {
   // every PCI device's boot_vga, once. Missing files mean "nothing in use".
   static Result<HostUsage> Scan(const Root& root);
 
+  // The same without the per-device boot_vga reads, for callers that have
+  // just scanned every device anyway (list): they add the boot GPU from
+  // their scan with AddBootVga, saving one open per device.
+  static Result<HostUsage> ScanWithoutBootVga(const Root& root);
+  void AddBootVga(const PciAddress& address);
+
   // Empty when the host does not depend on the device.
   const std::vector<HostDependency>& DependenciesOf(const PciAddress& address) const;
 
   const std::map<PciAddress, std::vector<HostDependency>>& all() const { return deps_; }
 
  private:
+  static Result<HostUsage> ScanImpl(const Root& root, bool read_boot_vga);
+  void Add(const PciAddress& a, HostDependency::Kind kind, std::string detail);
+
   std::map<PciAddress, std::vector<HostDependency>> deps_;
 };
 
