@@ -25,6 +25,12 @@ struct Globals {
   Root root() const { return Root::FromOptionOrEnv(root_option); }
 };
 
+// The whole program: global options, every subcommand and the repair hook.
+// main() and the CLI tests both build the app with it.
+void ConfigureApp(CLI::App& app, Globals& g);
+// Parses and runs; returns the exit status. Exceptions stop here.
+int RunApp(CLI::App& app, Globals& g, int argc, char** argv);
+
 void RegisterListCommand(CLI::App& app, Globals& g);
 void RegisterShowCommand(CLI::App& app, Globals& g);
 void RegisterCheckCommand(CLI::App& app, Globals& g);

@@ -8,43 +8,13 @@
 #include "cli/check_view.h"
 #include "cli/commands.h"
 #include "fake_host.h"
+#include "run_devpass.h"
 
 namespace devpass::cli {
 namespace {
 
 using devpass::testing::FakeHost;
 
-struct Run {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-Run RunDevpass(const FakeHost& host, std::vector<std::string> args) {
-  Globals g;
-  CLI::App app{"devpass"};
-  app.require_subcommand(1);
-  app.add_option("--root", g.root_option);
-  app.add_flag("--json", g.json);
-  RegisterListCommand(app, g);
-  RegisterShowCommand(app, g);
-  RegisterCheckCommand(app, g);
-  args.insert(args.begin(), {"devpass", "--root", host.dir().string()});
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  int code;
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-    code = g.exit_code;
-  } catch (const CLI::ParseError& e) {
-    code = app.exit(e) == 0 ? kExitOk : kExitUsage;
-  }
-  Run r{code, ::testing::internal::GetCapturedStdout(),
-        ::testing::internal::GetCapturedStderr()};
-  return r;
-}
 
 void AddDevices(FakeHost& host) {
   host.AddDevice({.bdf = "0000:00:1f.6",

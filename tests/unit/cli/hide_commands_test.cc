@@ -11,6 +11,7 @@
 #include "base/lock.h"
 #include "cli/commands.h"
 #include "fake_host.h"
+#include "run_devpass.h"
 #include "hiding/journal.h"
 #include "hiding/ledger.h"
 
@@ -19,37 +20,6 @@ namespace {
 
 using devpass::testing::FakeHost;
 
-struct CliRun {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-CliRun RunDevpass(const FakeHost& host, std::vector<std::string> args) {
-  Globals g;
-  CLI::App app{"devpass"};
-  app.require_subcommand(1);
-  app.add_option("--root", g.root_option);
-  app.add_flag("--json", g.json);
-  RegisterHideCommands(app, g);
-  RegisterStatusCommand(app, g);
-  app.parse_complete_callback([&] { RepairInterruptedOperations(g); });
-  args.insert(args.begin(), {"devpass", "--root", host.dir().string()});
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  int code = kExitOk;
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-    code = g.exit_code;
-  } catch (const CLI::ParseError& e) {
-    code = e.get_exit_code() == 0 ? kExitOk : kExitUsage;
-  }
-  CliRun r{code, ::testing::internal::GetCapturedStdout(),
-        ::testing::internal::GetCapturedStderr()};
-  return r;
-}
 
 class HideCommandsTest : public ::testing::Test {
  protected:
