@@ -17,6 +17,10 @@ void Serial::Write(uint64_t offset, std::span<const uint8_t> data) {
 
 bool Serial::Receive(std::span<const uint8_t> bytes) {
   std::lock_guard lock(mu_);
+  // Input waits (in the caller) until the guest's driver has a reader: it
+  // enables the received-data interrupt when a tty is opened, after its
+  // start-up FIFO clear that would drop anything delivered earlier.
+  if (!(ier_ & kIerRdi)) return false;
   if (rx_.size() + bytes.size() > kRxFifo) return false;
   rx_.insert(rx_.end(), bytes.begin(), bytes.end());
   UpdateIrq();

@@ -35,7 +35,8 @@ class Serial : public pci::IoHandler {
   void Write(uint64_t offset, std::span<const uint8_t> data) override;
 
   // Bytes from the terminal; returns false (nothing taken) when the receive
-  // FIFO is full, so the caller can retry later.
+  // FIFO is full or the guest has not enabled the received-data interrupt
+  // yet (no reader), so the caller keeps them and retries later.
   bool Receive(std::span<const uint8_t> bytes);
   size_t rx_pending() const;
 

@@ -36,7 +36,21 @@ TEST_F(SerialTest, ThrGoesToTheOutputAndLsrSaysEmpty) {
   EXPECT_TRUE(irq.empty());  // no interrupt enabled
 }
 
+TEST_F(SerialTest, InputWaitsUntilTheGuestHasAReader) {
+  // Before the guest's driver enables the received-data interrupt (tty
+  // open), input is refused so the caller keeps it: Linux clears the FIFO
+  // while starting the port and would drop it.
+  const uint8_t in[] = {'a'};
+  EXPECT_FALSE(uart.Receive(in));
+  EXPECT_EQ(uart.rx_pending(), 0u);
+  Out(2, 0x02);  // the driver's start-up FIFO clear
+  Out(1, Serial::kIerRdi);
+  EXPECT_TRUE(uart.Receive(in));
+  EXPECT_EQ(In(0), 'a');
+}
+
 TEST_F(SerialTest, ReceivedBytesAreReadFromRbrWithDataReady) {
+  Out(1, Serial::kIerRdi);
   const uint8_t in[] = {'a', 'b'};
   ASSERT_TRUE(uart.Receive(in));
   EXPECT_EQ(In(5) & Serial::kLsrDr, Serial::kLsrDr);
@@ -47,6 +61,7 @@ TEST_F(SerialTest, ReceivedBytesAreReadFromRbrWithDataReady) {
 }
 
 TEST_F(SerialTest, ReceiveFifoFullRefusesMore) {
+  Out(1, Serial::kIerRdi);
   std::vector<uint8_t> many(Serial::kRxFifo, 'x');
   EXPECT_TRUE(uart.Receive(many));
   const uint8_t one = 'y';
