@@ -6,17 +6,13 @@
 #include <set>
 
 #include "base/fs.h"
+#include "host/pci_regs.h"
 
 namespace devpass::host {
 namespace {
 
-// Header registers (PCI Local Bus 3.0 §6.1, pci_regs.h).
-constexpr size_t kRegVendorId = 0x00;           // PCI_VENDOR_ID
-constexpr size_t kRegDeviceId = 0x02;           // PCI_DEVICE_ID
-constexpr size_t kRegStatus = 0x06;             // PCI_STATUS
-constexpr size_t kRegHeaderType = 0x0e;         // PCI_HEADER_TYPE
-constexpr size_t kRegCapPointer = 0x34;         // PCI_CAPABILITY_LIST
-constexpr size_t kRegCardBusCapPointer = 0x14;  // PCI_CB_CAPABILITY_LIST
+// Header register bits (PCI Local Bus 3.0 §6.1, pci_regs.h); offsets are in
+// host/pci_regs.h.
 constexpr uint16_t kStatusCapList = 0x0010;     // PCI_STATUS_CAP_LIST
 constexpr uint8_t kHeaderLayoutMask = 0x7f;
 constexpr uint8_t kHeaderCardBus = 2;
@@ -281,8 +277,8 @@ CapabilityDetail ParseExt(ExtCapabilityId id, const Bytes& b, size_t off) {
 void WalkStandard(std::span<const uint8_t> bytes, ConfigSpace* cs) {
   Bytes b(bytes);
   size_t ptr_reg = (cs->header_type & kHeaderLayoutMask) == kHeaderCardBus
-                       ? kRegCardBusCapPointer
-                       : kRegCapPointer;
+                       ? pci_regs::kCardBusCapList
+                       : pci_regs::kCapList;
   auto first = b.U8(ptr_reg);
   if (!first) {
     cs->problems.push_back("config space too short for the capability pointer");
@@ -387,10 +383,10 @@ ConfigSpace ParseConfigSpace(std::span<const uint8_t> bytes) {
   Bytes b(bytes);
   ConfigSpace cs;
   cs.size = bytes.size();
-  cs.vendor_id = b.U16(kRegVendorId).value_or(0xffff);
-  cs.device_id = b.U16(kRegDeviceId).value_or(0xffff);
-  cs.status = b.U16(kRegStatus).value_or(0);
-  cs.header_type = b.U8(kRegHeaderType).value_or(0);
+  cs.vendor_id = b.U16(pci_regs::kVendorId).value_or(0xffff);
+  cs.device_id = b.U16(pci_regs::kDeviceId).value_or(0xffff);
+  cs.status = b.U16(pci_regs::kStatus).value_or(0);
+  cs.header_type = b.U8(pci_regs::kHeaderType).value_or(0);
   cs.has_capability_list = (cs.status & kStatusCapList) != 0;
   if (bytes.size() <= kFirstCapOffset) {
     if (cs.has_capability_list) {

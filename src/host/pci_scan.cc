@@ -12,18 +12,11 @@
 #include <thread>
 
 #include "base/fs.h"
+#include "host/pci_regs.h"
 
 namespace devpass::host {
 namespace {
 
-// Type 0/1 header offsets (PCI Local Bus 3.0 §6.1; pci_regs.h names).
-constexpr size_t kCfgVendorId = 0x00;         // PCI_VENDOR_ID
-constexpr size_t kCfgDeviceId = 0x02;         // PCI_DEVICE_ID
-constexpr size_t kCfgRevision = 0x08;         // PCI_REVISION_ID
-constexpr size_t kCfgClassProgIf = 0x09;      // PCI_CLASS_PROG (3 bytes)
-constexpr size_t kCfgHeaderType = 0x0e;       // PCI_HEADER_TYPE
-constexpr size_t kCfgSubsystemVendor = 0x2c;  // PCI_SUBSYSTEM_VENDOR_ID
-constexpr size_t kCfgSubsystemId = 0x2e;      // PCI_SUBSYSTEM_ID
 // PCI_CLASS_DISPLAY_VGA and PCI_CLASS_NOT_DEFINED_VGA
 // (include/linux/pci_ids.h).
 constexpr uint16_t kClassDisplayVga = 0x0300;
@@ -141,22 +134,22 @@ void ReadHeader(int devfd, PciDeviceInfo* d) {
     ::close(fd);
   }
   if (n < static_cast<ssize_t>(kHeaderBytes)) {
-    if (n > static_cast<ssize_t>(kCfgHeaderType))
-      d->header_type = cfg[kCfgHeaderType];
+    if (n > static_cast<ssize_t>(pci_regs::kHeaderType))
+      d->header_type = cfg[pci_regs::kHeaderType];
     ReadIdsFromAttributes(devfd, d, /*all=*/true);
     return;
   }
-  d->vendor_id = Le16(cfg + kCfgVendorId);
-  d->device_id = Le16(cfg + kCfgDeviceId);
-  d->revision = cfg[kCfgRevision];
-  d->class_code = static_cast<uint32_t>(cfg[kCfgClassProgIf]) |
-                  static_cast<uint32_t>(cfg[kCfgClassProgIf + 1]) << 8 |
-                  static_cast<uint32_t>(cfg[kCfgClassProgIf + 2]) << 16;
-  d->header_type = cfg[kCfgHeaderType];
+  d->vendor_id = Le16(cfg + pci_regs::kVendorId);
+  d->device_id = Le16(cfg + pci_regs::kDeviceId);
+  d->revision = cfg[pci_regs::kRevision];
+  d->class_code = static_cast<uint32_t>(cfg[pci_regs::kClassProgIf]) |
+                  static_cast<uint32_t>(cfg[pci_regs::kClassProgIf + 1]) << 8 |
+                  static_cast<uint32_t>(cfg[pci_regs::kClassProgIf + 2]) << 16;
+  d->header_type = cfg[pci_regs::kHeaderType];
   switch (d->layout()) {
     case HeaderLayout::kNormal:
-      d->subsystem_vendor_id = Le16(cfg + kCfgSubsystemVendor);
-      d->subsystem_device_id = Le16(cfg + kCfgSubsystemId);
+      d->subsystem_vendor_id = Le16(cfg + pci_regs::kSubsystemVendorId);
+      d->subsystem_device_id = Le16(cfg + pci_regs::kSubsystemId);
       break;
     case HeaderLayout::kCardBus:
       // CardBus keeps them at 0x40, past the 64 bytes read; use sysfs.
