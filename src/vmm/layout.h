@@ -79,6 +79,33 @@ inline constexpr uint64_t kKvmPrivateBytes = 4 * kPageSize;
 inline constexpr Gpa k4GiB{4 * kGiB};
 inline constexpr uint64_t kMmio64Alignment = kGiB;
 inline constexpr uint64_t kMmio64Size = 64 * kGiB;
+// The guest's PCI windows, where devpass places BARs (as firmware would):
+// 32-bit memory BARs in [kPciHole, kPciHoleMmioEnd), 64-bit memory BARs in
+// the 64-bit window (base: Mmio64Base(), kMmio64Size long), I/O BARs in
+// [kPciIoStart, kPciIoEnd).
+inline constexpr uint16_t kPciIoStart = 0xc000;
+inline constexpr uint32_t kPciIoEnd = 0x10000;
+// The 64-bit window starts at the first kMmio64Alignment boundary at or
+// above the end of RAM (RAM above 4 GiB included) and never below 4 GiB.
+constexpr Gpa Mmio64Base(uint64_t ram_end) {
+  uint64_t end = ram_end < k4GiB.value ? k4GiB.value : ram_end;
+  return Gpa((end + kMmio64Alignment - 1) / kMmio64Alignment * kMmio64Alignment);
+}
+// PCI INTx wiring (PCI Local Bus 3.0 §2.2.6): INTA#..INTD# (pin 1..4) of
+// device `slot` on bus 0 reach IOAPIC inputs 16-23, rotated by slot as
+// boards swizzle them so that neighbours' INTA# do not share a line. The MP
+// table (and ACPI _PRT) describe exactly this map.
+inline constexpr uint32_t kPciIntxFirstGsi = 16;
+inline constexpr uint32_t kPciIntxGsiCount = 8;
+constexpr Gsi PciIntxGsi(int slot, int pin) {
+  return Gsi(kPciIntxFirstGsi +
+             static_cast<uint32_t>((slot + pin - 1) % static_cast<int>(kPciIntxGsiCount)));
+}
+// MSI routes use GSIs from here up (0-23 are the IOAPIC inputs).
+inline constexpr uint32_t kFirstMsiGsi = 24;
+// x86 MSI messages target the local APIC window (Intel SDM vol. 3 §10.11.1).
+inline constexpr uint64_t kMsiAddressBase = 0xfee00000;
+inline constexpr uint64_t kMsiAddressSize = 0x100000;
 
 // I/O ports.
 inline constexpr uint16_t kI8042DataPort = 0x60;     // keyboard controller data
