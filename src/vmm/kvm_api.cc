@@ -28,6 +28,15 @@ struct MsrsHeader {
 constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, Cpuid2Header);
 constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, Cpuid2Header);
 constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
+// Same for kvm_irq_routing: { u32 nr; u32 flags; entries[] } with the table
+// at offset 8 (KVM_SET_GSI_ROUTING = _IOW(KVMIO, 0x6a, 8 bytes) = 0x4008ae6a).
+struct IrqRoutingHeader {
+  uint32_t nr;
+  uint32_t flags;
+};
+constexpr unsigned long kSetGsiRouting = _IOW(KVMIO, 0x6a, IrqRoutingHeader);
+static_assert(kSetGsiRouting == 0x4008ae6a);
+static_assert(sizeof(kvm_irq_routing_entry) == 48);
 
 // ioctl that retries nothing: EINTR matters to KVM_RUN's caller.
 template <typename Arg>
@@ -158,6 +167,42 @@ class SystemKvmApi : public KvmApi {
     l.irq = irq;
     l.level = level ? 1 : 0;
     if (Ioctl(vm_fd, KVM_IRQ_LINE, &l) < 0) return IoctlError("KVM_IRQ_LINE");
+    return Ok();
+  }
+
+  Status SetGsiRouting(int vm_fd,
+                       const std::vector<kvm_irq_routing_entry>& entries) override {
+    std::vector<uint8_t> buf(sizeof(IrqRoutingHeader) +
+                             entries.size() * sizeof(kvm_irq_routing_entry));
+    auto* h = reinterpret_cast<IrqRoutingHeader*>(buf.data());
+    h->nr = static_cast<uint32_t>(entries.size());
+    h->flags = 0;
+    std::memcpy(buf.data() + sizeof(IrqRoutingHeader), entries.data(),
+                entries.size() * sizeof(kvm_irq_routing_entry));
+    if (Ioctl(vm_fd, kSetGsiRouting, h) < 0) return IoctlError("KVM_SET_GSI_ROUTING");
+    return Ok();
+  }
+
+  Status Irqfd(int vm_fd, const kvm_irqfd& irqfd) override {
+    if (Ioctl(vm_fd, KVM_IRQFD, &irqfd) < 0) {
+      return IoctlError((irqfd.flags & KVM_IRQFD_FLAG_DEASSIGN)
+                            ? "KVM_IRQFD (deassign)"
+                            : "KVM_IRQFD (assign)");
+    }
+    return Ok();
+  }
+
+  Result<UniqueFd> CreateDevice(int vm_fd, uint32_t type) override {
+    kvm_create_device d{};
+    d.type = type;
+    if (Ioctl(vm_fd, KVM_CREATE_DEVICE, &d) < 0) return IoctlError("KVM_CREATE_DEVICE");
+    return UniqueFd(static_cast<int>(d.fd));
+  }
+
+  Status SetDeviceAttr(int device_fd, const kvm_device_attr& attr) override {
+    if (Ioctl(device_fd, KVM_SET_DEVICE_ATTR, &attr) < 0) {
+      return IoctlError("KVM_SET_DEVICE_ATTR");
+    }
     return Ok();
   }
 

@@ -76,6 +76,20 @@ class KvmApi {
                                      const kvm_userspace_memory_region& r) = 0;
   virtual Status IrqLine(int vm_fd, uint32_t irq, bool level) = 0;
 
+  // ---- device assignment (Documentation/virt/kvm/api.rst).
+  // KVM_SET_GSI_ROUTING: replaces the VM's whole GSI routing table with
+  // `entries` (the kernel's default ISA/IOAPIC entries included: they are
+  // not kept implicitly once userspace sets a table).
+  virtual Status SetGsiRouting(int vm_fd,
+                               const std::vector<kvm_irq_routing_entry>& entries) = 0;
+  // KVM_IRQFD: assign (flags 0 or KVM_IRQFD_FLAG_RESAMPLE with resamplefd)
+  // or deassign (KVM_IRQFD_FLAG_DEASSIGN) an eventfd -> GSI binding.
+  virtual Status Irqfd(int vm_fd, const kvm_irqfd& irqfd) = 0;
+  // KVM_CREATE_DEVICE of `type` (e.g. KVM_DEV_TYPE_VFIO); the device fd.
+  virtual Result<UniqueFd> CreateDevice(int vm_fd, uint32_t type) = 0;
+  // KVM_SET_DEVICE_ATTR on a device fd from CreateDevice.
+  virtual Status SetDeviceAttr(int device_fd, const kvm_device_attr& attr) = 0;
+
   virtual Result<UniqueFd> CreateVcpu(int vm_fd, int id) = 0;
   virtual Result<RunMapping> MapRun(int vcpu_fd, size_t size) = 0;
   virtual Status SetCpuid(int vcpu_fd,
