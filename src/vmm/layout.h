@@ -9,9 +9,10 @@
 //   0x0000_9000  PML4, 0xA000 PDPT, 0xB000-0xEFFF four page directories:
 //                identity map of the first 4 GiB with 2 MiB pages
 //   0x0002_0000  kernel command line (up to cmdline_size)
-//   0x0009_FC00  MP floating pointer + configuration table (Intel MP 1.4
-//                §4: Linux searches the last KiB of base memory); e820
-//                reserved up to 0xA0000
+//   0x0009_F000  MP configuration table (up to 3 KiB: CPUs, buses, IOAPIC,
+//                ISA and PCI INTx interrupt entries), then at 0x9_FC00 the
+//                MP floating pointer (Intel MP 1.4 §4: Linux searches the
+//                last KiB of base memory); e820 reserved up to 0xA0000
 //   0x000A_0000  legacy VGA / option ROM / BIOS hole (not RAM in e820)
 //   0x0010_0000  protected-mode kernel (bzImage minus its setup sectors)
 //      ...       RAM; the initrd at the top of RAM below initrd_addr_max
@@ -62,8 +63,14 @@ inline constexpr Gpa kPageDirectories{0xb000};  // 4 pages
 inline constexpr uint64_t kIdentityMappedBytes = 4 * kGiB;
 inline constexpr Gpa kCmdline{0x20000};
 inline constexpr uint64_t kCmdlineMax = 0x10000;
-inline constexpr Gpa kMpTable{0x9fc00};          // = 639 KiB
-inline constexpr uint64_t kMpTableMax = 0x400;   // up to 0xA0000
+// The MP tables' reserved area, [kMpTable, kMpTable + kMpTableMax): the
+// configuration table at its start, the floating pointer in its last KiB.
+// 4 KiB rather than the 1 KiB at 639 KiB that holds CPUs and ISA IRQs
+// alone: one I/O interrupt entry per PCI slot and pin (31 x 4 x 8 bytes)
+// does not fit there.
+inline constexpr Gpa kMpTable{0x9f000};          // = 636 KiB
+inline constexpr uint64_t kMpTableMax = 0x1000;  // up to 0xA0000
+inline constexpr Gpa kMpFloatingPointer{0x9fc00};  // = 639 KiB
 inline constexpr Gpa kBaseMemoryEnd{0xa0000};    // 640 KiB
 inline constexpr Gpa kHighMemory{0x100000};      // 1 MiB
 inline constexpr Gpa kKernelLoad{0x100000};

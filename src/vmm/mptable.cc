@@ -91,6 +91,19 @@ Result<std::vector<uint8_t>> BuildMpTable(int cpus, Gpa base) {
     t.U8(irq);        // IOAPIC INTIN#
     ++entries;
   }
+  // PCI INTx of bus 0 (§D.3): the source bus IRQ names device and pin.
+  for (int slot = kMpFirstPciSlot; slot < 32; ++slot) {
+    for (int pin = 1; pin <= 4; ++pin) {
+      t.U8(kMpIoInterrupt);
+      t.U8(0);        // INT (vectored)
+      t.U16(kMpPciIntxFlags);
+      t.U8(kBusPci);
+      t.U8(static_cast<uint8_t>((slot << 2) | (pin - 1)));
+      t.U8(ioapic_id);
+      t.U8(static_cast<uint8_t>(layout::PciIntxGsi(slot, pin).value));
+      ++entries;
+    }
+  }
   for (auto [type, lint] : {std::pair<uint8_t, uint8_t>{3, 0},   // ExtINT -> LINT0
                             std::pair<uint8_t, uint8_t>{1, 1}}) {  // NMI -> LINT1
     t.U8(kMpLocalInterrupt);  // §4.3.5, 8 bytes
@@ -110,22 +123,28 @@ Result<std::vector<uint8_t>> BuildMpTable(int cpus, Gpa base) {
   table[35] = entries >> 8;
   table[7] = static_cast<uint8_t>(-ByteSum(table.data(), table.size()));
 
-  // ---- floating pointer (§4.1), 16 bytes, pointing just past itself.
+  if (table.size() > kMpFloatingOffset) {
+    return MakeError(ErrorCode::kInternal,
+                     fmt::format("MP configuration table of {} bytes does not "
+                                 "fit in its {} bytes", table.size(),
+                                 kMpFloatingOffset));
+  }
+
+  // ---- floating pointer (§4.1), 16 bytes, pointing back at the table.
   Writer f;
   f.Str("_MP_", 4);
-  f.U32(static_cast<uint32_t>(base.value + 16));
+  f.U32(static_cast<uint32_t>(base.value));
   f.U8(1);   // length in 16-byte units
   f.U8(4);   // spec revision 1.4
   f.U8(0);   // checksum, patched below
   f.Zeros(5);  // feature bytes: 0 = a configuration table is present
-  std::vector<uint8_t>& out = f.bytes();
-  out[10] = static_cast<uint8_t>(-ByteSum(out.data(), out.size()));
-  out.insert(out.end(), table.begin(), table.end());
-  if (out.size() > layout::kMpTableMax) {
-    return MakeError(ErrorCode::kInternal,
-                     fmt::format("MP table of {} bytes does not fit in its {} "
-                                 "bytes", out.size(), layout::kMpTableMax));
-  }
+  std::vector<uint8_t>& fp = f.bytes();
+  fp[10] = static_cast<uint8_t>(-ByteSum(fp.data(), fp.size()));
+
+  std::vector<uint8_t> out = std::move(table);
+  out.resize(kMpFloatingOffset, 0);
+  out.insert(out.end(), fp.begin(), fp.end());
+  static_assert(kMpFloatingOffset + 16 <= layout::kMpTableMax);
   return out;
 }
 

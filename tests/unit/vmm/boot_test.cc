@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <map>
 
 #include "synthetic_bzimage.h"
 #include "vmm/bzimage.h"
@@ -86,8 +87,8 @@ TEST(BzImage, RefusesOldProtocolsAnd32BitKernels) {
 TEST(E820, RamReservedAndHoles) {
   auto e = BuildE820(PlanRam(512 * kMiB));
   std::vector<E820Entry> want = {
-      {0, 0x9fc00, kE820Ram},
-      {0x9fc00, 0x400, kE820Reserved},
+      {0, 0x9f000, kE820Ram},
+      {0x9f000, 0x1000, kE820Reserved},  // MP tables
       {0x100000, 512 * kMiB - 0x100000, kE820Ram},
       {0xfec00000, 0x1000, kE820Reserved},
       {0xfee00000, 0x1000, kE820Reserved},
@@ -260,24 +261,38 @@ TEST(Cpuid, ApicIdsHypervisorBitAndKvmSignature) {
   EXPECT_EQ(out[4].eax, 0u);  // no SEV
 }
 
+// The floating pointer where Linux looks, pointing back at the table.
+TEST(MpTable, FloatingPointerInTheLastKiBOfBaseMemory) {
+  auto t = BuildMpTable(2, layout::kMpTable);
+  ASSERT_TRUE(t);
+  const std::vector<uint8_t>& b = *t;
+  ASSERT_EQ(b.size(), kMpFloatingOffset + 16);
+  EXPECT_EQ(layout::kMpTable.value + kMpFloatingOffset, 0x9fc00u);  // 639 KiB
+  EXPECT_LE(layout::kMpTable.value + b.size(), layout::kBaseMemoryEnd.value);
+  const uint8_t* f = b.data() + kMpFloatingOffset;
+  EXPECT_EQ(std::memcmp(f, "_MP_", 4), 0);
+  EXPECT_EQ(ByteSum(f, 16), 0);
+  uint32_t phys;
+  std::memcpy(&phys, f + 4, 4);
+  EXPECT_EQ(phys, layout::kMpTable.value);
+  EXPECT_EQ(f[8], 1);  // length in paragraphs
+  EXPECT_EQ(f[9], 4);  // revision 1.4
+  EXPECT_EQ(f[11], 0);  // feature byte 1: a configuration table follows
+}
+
 TEST(MpTable, ChecksumsEntriesAndLayout) {
   auto t = BuildMpTable(2, layout::kMpTable);
   ASSERT_TRUE(t);
   const std::vector<uint8_t>& b = *t;
-  ASSERT_GE(b.size(), 16u + 44u);
-  EXPECT_EQ(std::memcmp(b.data(), "_MP_", 4), 0);
-  EXPECT_EQ(ByteSum(b.data(), 16), 0);
-  uint32_t phys;
-  std::memcpy(&phys, &b[4], 4);
-  EXPECT_EQ(phys, layout::kMpTable.value + 16);
-  EXPECT_EQ(b[8], 1);  // length in paragraphs
-  const uint8_t* c = b.data() + 16;
+  const uint8_t* c = b.data();
   EXPECT_EQ(std::memcmp(c, "PCMP", 4), 0);
   uint16_t len = c[4] | (c[5] << 8);
-  EXPECT_EQ(len, b.size() - 16);
+  EXPECT_EQ(len, 44 + 2 * 20 + 2 * 8 + 8 + (16 + 124 + 2) * 8);
+  EXPECT_LE(len, kMpFloatingOffset);
   EXPECT_EQ(ByteSum(c, len), 0);
+  for (size_t i = len; i < kMpFloatingOffset; ++i) ASSERT_EQ(b[i], 0) << i;
   uint16_t count = c[34] | (c[35] << 8);
-  EXPECT_EQ(count, 2 + 2 + 1 + 16 + 2);
+  EXPECT_EQ(count, 2 + 2 + 1 + 16 + 124 + 2);
   uint32_t lapic;
   std::memcpy(&lapic, c + 36, 4);
   EXPECT_EQ(lapic, layout::kLocalApic.value);
@@ -291,7 +306,9 @@ TEST(MpTable, ChecksumsEntriesAndLayout) {
   EXPECT_EQ(e[23], 0x01);
   e += 40;
   EXPECT_EQ(e[0], kMpBus);
+  EXPECT_EQ(e[1], 0);
   EXPECT_EQ(std::memcmp(e + 2, "PCI   ", 6), 0);
+  EXPECT_EQ(e[9], 1);
   EXPECT_EQ(std::memcmp(e + 10, "ISA   ", 6), 0);
   e += 16;
   EXPECT_EQ(e[0], kMpIoApic);
@@ -302,9 +319,13 @@ TEST(MpTable, ChecksumsEntriesAndLayout) {
   e += 8;
   for (int irq = 0; irq < 16; ++irq, e += 8) {
     EXPECT_EQ(e[0], kMpIoInterrupt);
+    EXPECT_EQ(e[2] | (e[3] << 8), 0);  // conforms to ISA: edge, active high
+    EXPECT_EQ(e[4], 1);    // ISA bus
     EXPECT_EQ(e[5], irq);  // source IRQ
+    EXPECT_EQ(e[6], 2);    // IOAPIC ID
     EXPECT_EQ(e[7], irq);  // INTIN
   }
+  e += 124 * 8;  // PCI INTx, checked below
   EXPECT_EQ(e[0], kMpLocalInterrupt);
   EXPECT_EQ(e[1], 3);  // ExtINT
   EXPECT_EQ(e[7], 0);  // LINT0
@@ -312,10 +333,44 @@ TEST(MpTable, ChecksumsEntriesAndLayout) {
   EXPECT_EQ(e[15], 1);  // LINT1
 }
 
+// One entry per slot and pin of bus 0, as Linux's mpparse/IO_APIC_get_PCI_
+// irq_vector reads them: srcbus is the PCI bus, srcbusirq = slot << 2 |
+// pin - 1, the IOAPIC input is the board's swizzle.
+TEST(MpTable, PciIntxEntriesForEverySlotAndPin) {
+  const int cpus = 3;
+  auto t = BuildMpTable(cpus, layout::kMpTable);
+  ASSERT_TRUE(t);
+  const uint8_t* e = t->data() + 44 + cpus * 20 + 2 * 8 + 8 + 16 * 8;
+  std::map<std::pair<int, int>, int> seen;  // (slot, pin) -> IOAPIC input
+  for (int i = 0; i < 124; ++i, e += 8) {
+    ASSERT_EQ(e[0], kMpIoInterrupt);
+    EXPECT_EQ(e[1], 0);  // INT
+    EXPECT_EQ(e[2] | (e[3] << 8), 0x0f);  // level, active low
+    EXPECT_EQ(e[4], 0);  // the PCI bus entry's ID
+    const int slot = e[5] >> 2, pin = (e[5] & 3) + 1;
+    EXPECT_EQ(e[6], cpus);  // IOAPIC ID
+    EXPECT_EQ(e[7], layout::PciIntxGsi(slot, pin).value);
+    EXPECT_GE(e[7], 16);
+    EXPECT_LT(e[7], 24);
+    EXPECT_TRUE(seen.emplace(std::pair{slot, pin}, e[7]).second) << slot << "/" << pin;
+  }
+  EXPECT_EQ(seen.size(), 124u);
+  EXPECT_EQ(seen.count({0, 1}), 0u);  // the host bridge has no INTx
+  EXPECT_EQ(seen.at({1, 1}), 17);     // swizzle: (slot + pin - 1) % 8 + 16
+  EXPECT_EQ(seen.at({3, 4}), 22);
+  EXPECT_EQ(seen.at({31, 4}), 18);
+  EXPECT_EQ(seen.at({2, 1}), 18);  // neighbours' INTA# differ
+}
+
 TEST(MpTable, FitsForTheMostCpusAndRefusesMore) {
   auto t = BuildMpTable(kMaxVcpus, layout::kMpTable);
   ASSERT_TRUE(t);
   EXPECT_LE(t->size(), layout::kMpTableMax);
+  const uint8_t* c = t->data();
+  const uint16_t len = c[4] | (c[5] << 8);
+  EXPECT_LE(len, kMpFloatingOffset);
+  EXPECT_EQ(ByteSum(c, len), 0);
+  EXPECT_EQ(ByteSum(t->data() + kMpFloatingOffset, 16), 0);
   EXPECT_FALSE(BuildMpTable(kMaxVcpus + 1, layout::kMpTable));
   EXPECT_FALSE(BuildMpTable(0, layout::kMpTable));
 }

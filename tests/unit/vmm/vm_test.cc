@@ -164,7 +164,8 @@ TEST_F(VmTest, SetupOrderMemslotsAndBootState) {
   EXPECT_EQ(kvm.sregs.count(1), 0u);  // the AP waits for SIPI
   EXPECT_EQ(kvm.cpuid[1][1].ebx >> 24, 1u);  // APIC ID of vCPU 1
   const uint8_t* ram = (*vm)->memory().host_base();
-  EXPECT_EQ(std::memcmp(ram + layout::kMpTable.value, "_MP_", 4), 0);
+  EXPECT_EQ(std::memcmp(ram + layout::kMpFloatingPointer.value, "_MP_", 4), 0);
+  EXPECT_EQ(std::memcmp(ram + layout::kMpTable.value, "PCMP", 4), 0);
   vm->reset();
   // Teardown deleted the memslot (size 0).
   ASSERT_EQ(kvm.regions.size(), 2u);
