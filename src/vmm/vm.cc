@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -65,13 +66,6 @@ struct CapabilityNeed {
 };
 
 }  // namespace
-
-Memslot::~Memslot() {
-  if (!kvm_) return;
-  kvm_userspace_memory_region r = region_;
-  r.memory_size = 0;  // deletes the slot
-  (void)kvm_->SetUserMemoryRegion(vm_fd_, r);
-}
 
 Result<std::unique_ptr<Vm>> Vm::Create(KvmApi& kvm, const Root& root,
                                        const VmConfig& config) {
@@ -143,19 +137,28 @@ Status Vm::Init(const Root& root, const VmConfig& config) {
       kvm_.SetIdentityMapAddr(vm_fd_.get(), layout::kKvmIdentityMap.value));
   DP_RETURN_IF_ERROR(kvm_.CreateIrqchip(vm_fd_.get()));
   DP_RETURN_IF_ERROR(kvm_.CreatePit2(vm_fd_.get()));
+  // KVM's default GSI routing is in force until the first MSI route;
+  // KVM_CAP_IRQ_ROUTING is the number of GSIs a table may use (0: none,
+  // and then no MSI routes).
+  DP_ASSIGN_OR_RETURN(int gsis, kvm_.CheckExtension(kvm_fd_.get(), KVM_CAP_IRQ_ROUTING));
+  irq_router_ = std::make_unique<IrqRouter>(kvm_, vm_fd_.get(),
+                                            static_cast<uint32_t>(std::max(gsis, 0)));
 
-  // ---- RAM and its memslots.
+  // ---- RAM and its memslots. KVM_CAP_NR_MEMSLOTS absent means 32
+  // (Documentation/virt/kvm/api.rst, KVM_SET_USER_MEMORY_REGION).
   DP_ASSIGN_OR_RETURN(memory_, GuestMemory::Create(config.mem_bytes, config.backing));
-  uint32_t slot = 0;
+  DP_ASSIGN_OR_RETURN(int nr_slots, kvm_.CheckExtension(kvm_fd_.get(), KVM_CAP_NR_MEMSLOTS));
+  memslots_ = std::make_unique<MemslotTable>(kvm_, vm_fd_.get(),
+                                             nr_slots > 0 ? static_cast<uint32_t>(nr_slots) : 32);
   for (const RamRegion& r : memory_.regions()) {
-    kvm_userspace_memory_region region{};
-    region.slot = slot++;
-    region.guest_phys_addr = r.start.value;
-    region.memory_size = r.size;
-    region.userspace_addr = reinterpret_cast<uint64_t>(memory_.host_base() + r.host_offset);
-    DP_RETURN_IF_ERROR(kvm_.SetUserMemoryRegion(vm_fd_.get(), region));
-    memslots_.emplace_back(kvm_, vm_fd_.get(), region);
+    DP_ASSIGN_OR_RETURN(MemslotTable::Slot slot,
+                        memslots_->Map(r.start, r.size, memory_.host_base() + r.host_offset,
+                                       r.start < layout::k4GiB ? "guest RAM below 4 GiB"
+                                                               : "guest RAM above 4 GiB"));
+    ram_slots_.push_back(std::move(slot));
   }
+  platform_ = std::make_unique<VmPlatform>(pio_, mmio_, *memslots_, *irq_router_,
+                                           memory_.regions());
 
   // ---- the guest's boot data.
   std::string_view cmdline = config.cmdline;
@@ -274,11 +277,36 @@ VmStop Vm::Wait() {
   return stop_info_;
 }
 
+Gpa Vm::mmio64_base() const {
+  const auto& regions = memory_.regions();
+  return layout::Mmio64Base(regions.empty() ? 0 : regions.back().end().value);
+}
+
+Result<pci::RegistrationPtr> Vm::AddKvmVfioGroup(int group_fd) {
+  std::lock_guard lock(kvm_vfio_mu_);
+  if (!kvm_vfio_) {
+    DP_ASSIGN_OR_RETURN(kvm_vfio_, KvmVfioDevice::Create(kvm_, vm_fd_.get()));
+  }
+  return kvm_vfio_->AddGroup(group_fd);
+}
+
 Vm::~Vm() {
   if (!threads_.empty()) {
     Stop(StopReason::kSignal, "devpass is shutting the VM down");
     Wait();
   }
+  // Devices first, while what they registered with still exists. The bus is
+  // also held by the configuration-port handler in pio_ (and a device's
+  // traps by mmio_/pio_), hence the address spaces are emptied here; their
+  // handlers are released outside the spaces' locks, so a device's
+  // registrations may remove their ranges as they go.
+  pci_bus_.reset();
+  pio_.Clear();
+  mmio_.Clear();
+  // Then the members, in reverse order of declaration: platform_, the RAM
+  // memslots and the memslot table (slots left by devices held elsewhere
+  // are deleted), RAM, the IRQ router (irqfds still bound are deassigned),
+  // the KVM-VFIO device (groups deleted), the VM fd.
 }
 
 }  // namespace devpass::vmm

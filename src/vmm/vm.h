@@ -9,6 +9,14 @@
 // (every fd, mapping and memslot is an RAII member, torn down in reverse
 // order of creation). Start() launches the vCPU threads; the VM then runs
 // until a vCPU stops it (power-off, reset, crash) or Stop() is called.
+//
+// Device assignment: between Create() and Start(), passthrough functions
+// join pci_bus() and get what they need from the VMM through platform()
+// (memslots for BARs, MMIO/port traps, MSI and INTx routes) and
+// AddKvmVfioGroup(). Teardown releases the devices first (their
+// registrations go while the address spaces, memslot table, IRQ router and
+// KVM-VFIO device still exist), then the members in reverse order, the VM
+// fd last but /dev/kvm.
 
 #include <atomic>
 #include <condition_variable>
@@ -25,12 +33,17 @@
 #include "base/fs.h"
 #include "base/root.h"
 #include "pci/address_space.h"
+#include "pci/guest_platform.h"
 #include "pci/pci_bus.h"
 #include "vmm/exits.h"
 #include "vmm/guest_memory.h"
+#include "vmm/irq_routing.h"
 #include "vmm/kvm_api.h"
+#include "vmm/kvm_vfio.h"
+#include "vmm/memslots.h"
 #include "vmm/serial.h"
 #include "vmm/vcpu.h"
+#include "vmm/vm_platform.h"
 
 namespace devpass::vmm {
 
@@ -55,23 +68,6 @@ struct VmStop {
   std::string detail;
 };
 
-// An owned KVM memory slot: deleted (size 0) on destruction.
-class Memslot {
- public:
-  Memslot(KvmApi& kvm, int vm_fd, const kvm_userspace_memory_region& r)
-      : kvm_(&kvm), vm_fd_(vm_fd), region_(r) {}
-  ~Memslot();
-  Memslot(Memslot&& o) noexcept
-      : kvm_(std::exchange(o.kvm_, nullptr)), vm_fd_(o.vm_fd_), region_(o.region_) {}
-  Memslot& operator=(Memslot&&) = delete;
-  const kvm_userspace_memory_region& region() const { return region_; }
-
- private:
-  KvmApi* kvm_;
-  int vm_fd_;
-  kvm_userspace_memory_region region_;
-};
-
 class Vm {
  public:
   static Result<std::unique_ptr<Vm>> Create(KvmApi& kvm, const Root& root,
@@ -93,22 +89,50 @@ class Vm {
 
   Serial& serial() { return *serial_; }
   const pci::AddressSpace& pio() const { return pio_; }
+  const pci::AddressSpace& mmio() const { return mmio_; }
   const GuestMemory& memory() const { return memory_; }
-  const std::vector<Memslot>& memslots() const { return memslots_; }
   int vcpu_count() const { return static_cast<int>(vcpus_.size()); }
+
+  // ---- device assignment.
+  KvmApi& kvm() const { return kvm_; }
+  int vm_fd() const { return vm_fd_.get(); }
+  // The guest's PCI bus 0 (00:00.0 is the host bridge). Add devices before
+  // Start(): PciBus is not synchronized against a running guest.
+  pci::PciBus& pci_bus() { return *pci_bus_; }
+  // What a passthrough function asks the VMM for (vm_platform.h). Lives as
+  // long as the Vm; registrations it hands out may outlive both.
+  pci::GuestPlatform& platform() { return *platform_; }
+  MemslotTable& memslots() { return *memslots_; }
+  IrqRouter& irq_router() { return *irq_router_; }
+  // Base of the 64-bit PCI MMIO window (layout::kMmio64Size long): the first
+  // layout::kMmio64Alignment boundary above the end of RAM, never below
+  // 4 GiB.
+  Gpa mmio64_base() const;
+  // Tells KVM the VM uses the VFIO group behind `group_fd` (KVM-VFIO device,
+  // created on first call; kvm_vfio.h). Dropping the registration deletes
+  // the group again. Thread-safe.
+  Result<pci::RegistrationPtr> AddKvmVfioGroup(int group_fd);
 
  private:
   Vm(KvmApi& kvm) : kvm_(kvm), pio_("I/O port"), mmio_("MMIO") {}
   Status Init(const Root& root, const VmConfig& config);
   Status AddDevices(const VmConfig& config);
 
+  // Declared in order of creation: destroyed in reverse, so that everything
+  // that talks to KVM through vm_fd_ (irqfds, routes, the KVM-VFIO device,
+  // memslots) is gone before vm_fd_ closes, and memslots before RAM.
   KvmApi& kvm_;
   UniqueFd kvm_fd_;
   UniqueFd vm_fd_;
+  std::mutex kvm_vfio_mu_;
+  std::unique_ptr<KvmVfioDevice> kvm_vfio_;  // created on first use
+  std::unique_ptr<IrqRouter> irq_router_;    // after the irqchip
   GuestMemory memory_;
-  std::vector<Memslot> memslots_;
+  std::unique_ptr<MemslotTable> memslots_;
+  std::vector<MemslotTable::Slot> ram_slots_;
   pci::AddressSpace pio_;
   pci::AddressSpace mmio_;
+  std::unique_ptr<VmPlatform> platform_;
   std::shared_ptr<Serial> serial_;
   std::shared_ptr<pci::PciBus> pci_bus_;
   std::vector<Vcpu> vcpus_;
