@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "base/pci_address.h"
 #include "fake_host.h"
 #include "vfio/fake_vfio_api.h"
 
