@@ -13,7 +13,10 @@
 //                ISA and PCI INTx interrupt entries), then at 0x9_FC00 the
 //                MP floating pointer (Intel MP 1.4 §4: Linux searches the
 //                last KiB of base memory); e820 reserved up to 0xA0000
-//   0x000A_0000  legacy VGA / option ROM / BIOS hole (not RAM in e820)
+//   0x000A_0000  legacy VGA / option ROM hole (not in e820)
+//   0x000E_0000  ACPI tables: RSDP first (Linux scans 0xE0000-0xFFFFF for
+//                "RSD PTR " on 16-byte boundaries), then XSDT, FADT, FACS,
+//                MADT, DSDT; e820 reserved up to 1 MiB
 //   0x0010_0000  protected-mode kernel (bzImage minus its setup sectors)
 //      ...       RAM; the initrd at the top of RAM below initrd_addr_max
 //   0xC000_0000  32-bit PCI hole: MMIO for BARs (up to 0xFEBF_FFFF)
@@ -72,6 +75,10 @@ inline constexpr Gpa kMpTable{0x9f000};          // = 636 KiB
 inline constexpr uint64_t kMpTableMax = 0x1000;  // up to 0xA0000
 inline constexpr Gpa kMpFloatingPointer{0x9fc00};  // = 639 KiB
 inline constexpr Gpa kBaseMemoryEnd{0xa0000};    // 640 KiB
+// ACPI tables (src/vmm/acpi.h), in the BIOS area below 1 MiB where the
+// ACPI spec (6.5 §5.2.5.1) puts the RSDP on a PC without UEFI.
+inline constexpr Gpa kAcpiTables{0xe0000};
+inline constexpr uint64_t kAcpiTablesMax = 0x20000;  // up to 1 MiB
 inline constexpr Gpa kHighMemory{0x100000};      // 1 MiB
 inline constexpr Gpa kKernelLoad{0x100000};
 inline constexpr uint64_t kKernel64EntryOffset = 0x200;  // boot.rst "64-bit BOOT PROTOCOL"
@@ -124,6 +131,13 @@ inline constexpr Gsi kCom1Gsi{4};
 // docs/vmm.md "Power-off"). 0x501-0x502 is where QEMU's isa-debug-exit sits
 // by convention; nothing on a PC uses it.
 inline constexpr uint16_t kPowerOffPort = 0x501;
+// ACPI fixed hardware (ACPI 6.5 §4.8.3), where ICH9 puts it: the PM1a
+// event block (PM1_STS, PM1_EN: 2 bytes each) and right after it the PM1a
+// control block (PM1_CNT, 2 bytes; SLP_EN with \_S5's SLP_TYP powers the
+// guest off). No PM timer, no GPE blocks. The SCI is ISA IRQ 9, as on PCs.
+inline constexpr uint16_t kAcpiPm1aEventPort = 0x600;
+inline constexpr uint16_t kAcpiPm1aControlPort = 0x604;
+inline constexpr Gsi kAcpiSciGsi{9};
 
 }  // namespace layout
 }  // namespace devpass::vmm

@@ -16,7 +16,11 @@ std::vector<E820Entry> BuildE820(const std::vector<RamRegion>& ram) {
   out.push_back({layout::kMpTable.value,
                  layout::kBaseMemoryEnd.value - layout::kMpTable.value,
                  kE820Reserved});
-  // 0xA0000-0xFFFFF: legacy VGA and BIOS ROM area on a PC; not RAM here.
+  // 0xA0000-0xDFFFF: legacy VGA and option ROM area on a PC; not RAM here.
+  // 0xE0000-0xFFFFF: the ACPI tables, where a PC BIOS keeps its own.
+  out.push_back({layout::kAcpiTables.value,
+                 layout::kHighMemory.value - layout::kAcpiTables.value,
+                 kE820Reserved});
   out.push_back({layout::kHighMemory.value,
                  low.end().value - layout::kHighMemory.value, kE820Ram});
   // Between low.end() and kIoApic: the 32-bit PCI hole, deliberately absent

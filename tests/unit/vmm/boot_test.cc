@@ -89,6 +89,7 @@ TEST(E820, RamReservedAndHoles) {
   std::vector<E820Entry> want = {
       {0, 0x9f000, kE820Ram},
       {0x9f000, 0x1000, kE820Reserved},  // MP tables
+      {0xe0000, 0x20000, kE820Reserved},  // ACPI tables
       {0x100000, 512 * kMiB - 0x100000, kE820Ram},
       {0xfec00000, 0x1000, kE820Reserved},
       {0xfee00000, 0x1000, kE820Reserved},
@@ -105,7 +106,7 @@ TEST(E820, RamAboveTheHoleGoesAbove4GiB) {
   EXPECT_EQ(ram[1].size, 1 * kGiB);
   EXPECT_EQ(ram[1].host_offset, 3 * kGiB);
   auto e = BuildE820(ram);
-  EXPECT_EQ(e[2], (E820Entry{0x100000, 3 * kGiB - 0x100000, kE820Ram}));
+  EXPECT_EQ(e[3], (E820Entry{0x100000, 3 * kGiB - 0x100000, kE820Ram}));
   EXPECT_EQ(e.back(), (E820Entry{4 * kGiB, kGiB, kE820Ram}));
 }
 
@@ -137,8 +138,8 @@ TEST(BootParams, HeaderCopyAndLoaderFields) {
   EXPECT_EQ(bp.hdr.ramdisk_size, 4096u);
   EXPECT_EQ(bp.hdr.init_size, 0x400000u);
   ASSERT_EQ(bp.e820_entries, e820.size());
-  EXPECT_EQ(bp.e820_table[2].addr, 0x100000u);
-  EXPECT_EQ(bp.e820_table[2].type, kE820Ram);
+  EXPECT_EQ(bp.e820_table[3].addr, 0x100000u);
+  EXPECT_EQ(bp.e820_table[3].type, kE820Ram);
   EXPECT_EQ(sizeof(bp), 4096u);
 }
 
