@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "pci/host_bridge.h"
+#include "vmm/acpi.h"
 #include "vmm/linux_loader.h"
 #include "vmm/mptable.h"
 #include "vmm/platform_devices.h"
@@ -172,6 +173,10 @@ Status Vm::Init(const Root& root, const VmConfig& config) {
   DP_RETURN_IF_ERROR(memory_.Write(layout::kPml4, BuildIdentityPageTables()));
   DP_ASSIGN_OR_RETURN(std::vector<uint8_t> mp, BuildMpTable(config.cpus, layout::kMpTable));
   DP_RETURN_IF_ERROR(memory_.Write(layout::kMpTable, mp));
+  DP_ASSIGN_OR_RETURN(std::vector<uint8_t> acpi,
+                      BuildAcpiTables({config.cpus, memory_.regions().back().end().value},
+                                      layout::kAcpiTables));
+  DP_RETURN_IF_ERROR(memory_.Write(layout::kAcpiTables, acpi));
 
   DP_RETURN_IF_ERROR(AddDevices(config));
 
@@ -212,6 +217,12 @@ Status Vm::AddDevices(const VmConfig& config) {
              fmt::format("the guest powered off (code {})", code));
       }),
       "devpass power-off port"));
+  DP_RETURN_IF_ERROR(pio_.Add(
+      layout::kAcpiPm1aEventPort, AcpiPmBlock::kSize,
+      std::make_shared<AcpiPmBlock>(kAcpiS5SleepType, [this] {
+        Stop(StopReason::kPowerOff, "the guest powered off (ACPI S5)");
+      }),
+      "ACPI PM1a registers"));
   DP_RETURN_IF_ERROR(pio_.Add(layout::kRtcPort, Rtc::kSize, std::make_shared<Rtc>(),
                               "RTC/CMOS"));
   pci_bus_ = std::make_shared<pci::PciBus>();

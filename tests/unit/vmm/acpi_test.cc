@@ -1,7 +1,8 @@
 // The guest's ACPI tables read the way Linux reads them: the RSDP found by
 // scanning 0xE0000-0xFFFFF, checksums and lengths of every table, the XSDT's
 // pointers, the FADT's fields, the MADT per vCPU count (the DSDT's content:
-// acpi_dsdt_test.cc).
+// acpi_dsdt_test.cc); the PM1 registers; and the whole VM: tables in guest
+// RAM, ACPI S5 powers off.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -278,6 +279,103 @@ TEST(AcpiTables, RefusesVcpuCountsTheMpTableRefuses) {
   auto r = BuildAcpiTables({kMaxVcpus + 1, 512 * kMiB}, layout::kAcpiTables);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("1 to 32 vCPUs"), std::string::npos);
+}
+
+// ---- PM1 registers.
+struct PmBlock {
+  int power_offs = 0;
+  AcpiPmBlock dev{kAcpiS5SleepType, [this] { ++power_offs; }};
+  uint64_t Read(uint64_t off, size_t width) {
+    uint8_t d[4] = {};
+    dev.Read(off, std::span(d, width));
+    return Le(d, static_cast<int>(width));
+  }
+  void Write(uint64_t off, uint64_t v, size_t width) {
+    uint8_t d[4];
+    for (size_t i = 0; i < width; ++i) d[i] = static_cast<uint8_t>(v >> (8 * i));
+    dev.Write(off, std::span<const uint8_t>(d, width));
+  }
+};
+
+TEST(AcpiPmBlock, StatusEnableAndSciEn) {
+  PmBlock pm;
+  EXPECT_EQ(pm.Read(0, 2), 0u);  // PM1_STS: nothing pending
+  pm.Write(0, 0xffff, 2);        // write-1-to-clear: still nothing
+  EXPECT_EQ(pm.Read(0, 2), 0u);
+  pm.Write(2, 0x0421, 2);        // PM1_EN: GBL_EN, PWRBTN_EN... stick
+  EXPECT_EQ(pm.Read(2, 2), 0x0421u);
+  EXPECT_EQ(pm.Read(4, 2) & kPm1SciEn, kPm1SciEn);  // always in ACPI mode
+  EXPECT_EQ(pm.Read(0, 4), 0x04210000u);  // a dword read spans STS and EN
+  EXPECT_EQ(pm.power_offs, 0);
+}
+
+TEST(AcpiPmBlock, SlpEnWithS5PowersOffLikeLinux) {
+  PmBlock pm;
+  const uint16_t typ = static_cast<uint16_t>(kAcpiS5SleepType << kPm1SlpTypShift);
+  // acpi_hw_legacy_sleep: write #1 SLP_TYP alone, write #2 with SLP_EN.
+  pm.Write(4, typ | kPm1SciEn, 2);
+  EXPECT_EQ(pm.power_offs, 0);
+  EXPECT_EQ(pm.Read(4, 2), static_cast<uint64_t>(typ | kPm1SciEn));
+  pm.Write(4, typ | kPm1SlpEn | kPm1SciEn, 2);
+  EXPECT_EQ(pm.power_offs, 1);
+  EXPECT_EQ(pm.Read(4, 2) & kPm1SlpEn, 0u);  // write-only
+}
+
+TEST(AcpiPmBlock, OtherSleepTypesAndByteAccess) {
+  PmBlock pm;
+  pm.Write(4, (3 << kPm1SlpTypShift) | kPm1SlpEn, 2);  // "S3": not advertised
+  EXPECT_EQ(pm.power_offs, 0);
+  // SLP_TYP and SLP_EN both live in PM1_CNT's high byte (port 0x605).
+  pm.Write(5, ((kAcpiS5SleepType << kPm1SlpTypShift) | kPm1SlpEn) >> 8, 1);
+  EXPECT_EQ(pm.power_offs, 1);
+}
+
+// ---- the whole VM.
+class AcpiVmTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = std::filesystem::temp_directory_path() /
+          ("devpass-acpi-test-" + std::to_string(::getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir / "proc");
+    std::filesystem::create_directories(dir / "dev");
+    std::ofstream(dir / "proc/meminfo") << "MemTotal: 8000000 kB\nMemAvailable: 4000000 kB\n";
+    auto k = testing::MakeBzImage();
+    std::ofstream(dir / "bzImage", std::ios::binary)
+        .write(reinterpret_cast<const char*>(k.data()), static_cast<std::streamsize>(k.size()));
+    config.kernel = dir / "bzImage";
+    config.mem_bytes = 128 * kMiB;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+
+  std::filesystem::path dir;
+  VmConfig config;
+  testing::FakeKvm kvm;
+};
+
+TEST_F(AcpiVmTest, TablesInGuestRamWhereLinuxScans) {
+  config.cpus = 2;
+  auto vm = Vm::Create(kvm, Root(dir), config);
+  ASSERT_TRUE(vm) << vm.error().message;
+  const uint8_t* ram = (*vm)->memory().host_base();
+  std::vector<uint8_t> area(ram + layout::kAcpiTables.value, ram + layout::kHighMemory.value);
+  auto want = BuildAcpiTables({2, 128 * kMiB}, layout::kAcpiTables);
+  ASSERT_TRUE(want);
+  EXPECT_TRUE(std::equal(want->begin(), want->end(), area.begin()));
+  EXPECT_EQ(Area(area).ScanForRsdp(), layout::kAcpiTables.value);
+}
+
+TEST_F(AcpiVmTest, AcpiS5IsAPowerOff) {
+  // Linux's second PM1_CNT write, seen as its high byte at 0x605.
+  kvm.script = {testing::IoOut(
+      layout::kAcpiPm1aControlPort + 1,
+      static_cast<uint8_t>(((kAcpiS5SleepType << kPm1SlpTypShift) | kPm1SlpEn) >> 8))};
+  auto vm = Vm::Create(kvm, Root(dir), config);
+  ASSERT_TRUE(vm) << vm.error().message;
+  ASSERT_TRUE((*vm)->Start());
+  VmStop stop = (*vm)->Wait();
+  EXPECT_EQ(stop.reason, StopReason::kPowerOff);
+  EXPECT_EQ(stop.detail, "the guest powered off (ACPI S5)");
 }
 
 }  // namespace
