@@ -137,3 +137,177 @@ lab_vmm_prepare() {
   command -v lab-guest-initrd >/dev/null || { lab_fail "lab-guest-initrd is missing"; lab_done; }
   [ -e /dev/kvm ] || { lab_fail "/dev/kvm is missing (kvm_amd not loaded?)"; lab_done; }
 }
+
+# ------------------------------------------------------------------------
+# The guest side of passthrough (guest-scripts/, programs/guest_*.cc) and
+# the lab-host side the scenarios pair with it. The same functions work in
+# the lab and in a nested guest (lab-guest-initrd puts this file in guests
+# at /lab/lib.sh).
+#
+# Network (the e1000e pair 00:03.0 <-> 00:04.0 on one QEMU hub):
+#   lab_net_peer_up [BDF] [ADDR/LEN]  the lab host's NIC (default: the 2nd
+#                                   e1000e, 00:04.0) on e1000e, up, ADDR
+#                                   (default $LAB_NET_PEER_ADDR/24), carrier
+#                                   waited for; sets LAB_NET_PEER_IF
+#   lab_net_blob FILE MIB           random FILE of MIB MiB; prints its sha256
+#   lab_net_serve PORT FILE         background: send FILE to the first client of PORT
+#   lab_net_receive PORT OUT        background: store what the first client of PORT sends
+#   lab_net_received OUT [TENTHS]   waits for lab_net_receive; prints "SHA256 BYTES"
+#   lab_net_stop                    kills the background listeners still running
+#   lab_netns_move IF NAME          moves IF into a new network namespace NAME
+#   lab_netns_exec NAME CMD...      runs CMD in NAME (with its own /sys: sysfs
+#                                   shows a namespace's interfaces only to it)
+#   lab_netns_del NAME              ends NAME (its interfaces return to the lab)
+# NVMe (the drive holds LAB_NVME_PATTERN x256 at LAB_NVME_PATTERN_OFFSET):
+#   lab_nvme_disk [BDF]             block device name (nvme0n1) of the NVMe at BDF
+#   lab_nvme_check_pattern DEV OFFSET PATTERN [COUNT]  0 iff DEV holds PATTERN
+#                                   x COUNT (default 256) at OFFSET (O_DIRECT read)
+#   lab_nvme_write_pattern DEV OFFSET PATTERN [COUNT]  writes it (O_DIRECT)
+# Nested guests:
+#   lab_guest_status [FILE]         the "@@GUEST-EXIT status=N@@" of a guest
+#                                   run's output (default $LAB_OUT); empty if none
+#   lab_dmar_faults BDF             number of IOMMU (DMAR) faults dmesg has for BDF
+#   lab_qemu_prepare                QEMU from the extra disk (lab.qemu-disk), /dev/kvm
+#   lab_qemu_guest [--mem MIB] [--device BDF]... [--cmdline S] [--timeout S]
+#                  INITRD [QEMU-ARGS...]
+#                                   boots /lab/guest/vmlinuz + INITRD under
+#                                   qemu-system-x86_64 -accel kvm -M q35, each
+#                                   BDF (bound to vfio-pci: devpass hide) as
+#                                   -device vfio-pci,host=BDF; like lab_run:
+#                                   output in $LAB_OUT, exit status in $LAB_RC;
+#                                   LAB_GUEST_SECONDS = wall time
+LAB_NET_PEER_ADDR=10.77.0.1
+LAB_NET_GUEST_ADDR=10.77.0.2
+LAB_NVME_GUEST_PATTERN=DEVPASS-GUEST-NVM      # 16 bytes, written by guest-scripts/nvme.sh ...
+LAB_NVME_GUEST_OFFSET=2097152                 # ... 256 times at this offset
+
+lab_net_peer_up() {
+  local bdf=${1:-} addr=${2:-$LAB_NET_PEER_ADDR/24} n=0
+  [ -n "$bdf" ] || bdf=$(lab_find_dev $LAB_ID_E1000E 2) || return 1
+  [ -d /sys/bus/pci/drivers/e1000e ] || modprobe e1000e
+  if [ "$(lab_driver "$bdf")" != e1000e ]; then
+    [ -n "$(lab_driver "$bdf")" ] && echo "$bdf" >"$SYS_PCI/$bdf/driver/unbind"
+    echo >"$SYS_PCI/$bdf/driver_override" 2>/dev/null
+    echo "$bdf" >/sys/bus/pci/drivers/e1000e/bind || return 1
+  fi
+  lab_wait 50 sh -c "[ -n \"\$(ls $SYS_PCI/$bdf/net 2>/dev/null)\" ]"
+  LAB_NET_PEER_IF=$(ls "$SYS_PCI/$bdf/net" 2>/dev/null | head -1)
+  [ -n "$LAB_NET_PEER_IF" ] || { echo "lab: $bdf has no network interface" >&2; return 1; }
+  ip addr flush dev "$LAB_NET_PEER_IF"
+  ip link set "$LAB_NET_PEER_IF" up
+  ip addr add "$addr" dev "$LAB_NET_PEER_IF" || return 1
+  until [ "$(cat "/sys/class/net/$LAB_NET_PEER_IF/carrier" 2>/dev/null)" = 1 ]; do
+    n=$((n + 1)); [ $n -gt 100 ] && { echo "lab: no carrier on $LAB_NET_PEER_IF" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "lab: $LAB_NET_PEER_IF ($bdf) up with $addr"
+}
+lab_net_blob() {
+  dd if=/dev/urandom of="$1" bs=1M count="$2" 2>/dev/null || return 1
+  sha256sum "$1" | cut -d' ' -f1
+}
+# Busybox nc quits when its stdin ends: a receiving side reads a FIFO opened
+# read-write, which never ends, so only the peer closing ends it.
+lab_net_hold() { [ -p /tmp/lab-net-hold ] || mkfifo /tmp/lab-net-hold; }
+lab_net_serve() {
+  nc -l -p "$1" <"$2" >/dev/null 2>&1 &
+  LAB_NET_PIDS="${LAB_NET_PIDS:-} $!"
+}
+lab_net_receive() {
+  lab_net_hold
+  rm -f "$2" "$2.rc" "$2.pid"
+  (nc -l -p "$1" <>/tmp/lab-net-hold >"$2" & echo $! >"$2.pid"; wait $!; echo $? >"$2.rc") &
+  LAB_NET_PIDS="${LAB_NET_PIDS:-} $!"
+  LAB_NET_PIDFILES="${LAB_NET_PIDFILES:-} $2.pid"
+}
+lab_net_received() {
+  lab_wait "${2:-600}" test -s "$1.rc" || { echo "lab: nothing received in $1" >&2; return 1; }
+  echo "$(sha256sum "$1" | cut -d' ' -f1) $(wc -c <"$1" | tr -d ' ')"
+}
+lab_net_stop() {  # only the listeners these functions started, by PID
+  local p f
+  for f in ${LAB_NET_PIDFILES:-}; do [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  for p in ${LAB_NET_PIDS:-}; do kill "$p" 2>/dev/null; done
+  LAB_NET_PIDS= LAB_NET_PIDFILES=
+  return 0
+}
+lab_netns_move() {
+  unshare -n sleep 100000 &
+  echo $! >"/tmp/lab-netns-$2.pid"
+  sleep 0.2
+  ip link set "$1" netns "$!"
+}
+lab_netns_exec() {
+  local pid; pid=$(cat "/tmp/lab-netns-$1.pid") || return 1
+  shift
+  nsenter -t "$pid" -n unshare -m sh -c 'mount -t sysfs sysfs /sys && exec "$@"' sh "$@"
+}
+lab_netns_del() {
+  local pid; pid=$(cat "/tmp/lab-netns-$1.pid" 2>/dev/null) || return 0
+  kill "$pid" 2>/dev/null
+  rm -f "/tmp/lab-netns-$1.pid"
+  sleep 0.5   # the namespace's devices move back to the lab's
+}
+
+lab_nvme_disk() {
+  local bdf=${1:-} b
+  [ -n "$bdf" ] || bdf=$(lab_find_dev $LAB_ID_NVME 1) || return 1
+  for b in /sys/block/nvme*n1; do
+    [ -e "$b" ] && [ "$(lab_block_bdf "${b##*/}")" = "$bdf" ] && { echo "${b##*/}"; return 0; }
+  done
+  return 1
+}
+lab_nvme_expected() {  # lab_nvme_expected PATTERN COUNT > file
+  local i=0
+  while [ $i -lt "$2" ]; do printf '%s' "$1"; i=$((i + 1)); done
+}
+lab_nvme_check_pattern() {
+  local dev=$1 off=$2 pat=$3 count=${4:-256} len blocks
+  len=$((${#pat} * count)); blocks=$(((len + 4095) / 4096))
+  lab_nvme_expected "$pat" "$count" >/tmp/lab-nvme-want
+  dd if="$dev" bs=4096 skip=$((off / 4096)) count=$blocks iflag=direct 2>/dev/null |
+    head -c "$len" >/tmp/lab-nvme-got
+  cmp -s /tmp/lab-nvme-want /tmp/lab-nvme-got
+}
+lab_nvme_write_pattern() {
+  local dev=$1 off=$2 pat=$3 count=${4:-256}
+  lab_nvme_expected "$pat" "$count" >/tmp/lab-nvme-put
+  dd if=/tmp/lab-nvme-put of="$dev" bs=4096 seek=$((off / 4096)) oflag=direct conv=notrunc 2>/dev/null
+}
+
+lab_guest_status() {
+  grep -aoE '@@GUEST-EXIT status=[0-9]+@@' "${1:-$LAB_OUT}" | tail -1 | sed 's/.*=\([0-9]*\)@@/\1/'
+}
+lab_dmar_faults() {
+  dmesg | grep -cE "DMAR: \[DMA (Write|Read).*Request device \[${1#0000:}\] fault addr"
+}
+lab_qemu_prepare() {
+  lab_vmm_prepare
+  lab_unpack_extra
+  command -v qemu-system-x86_64 >/dev/null ||
+    { lab_fail "qemu-system-x86_64 is missing in the lab (attach lab.qemu-disk's image: see README)"; lab_done; }
+}
+lab_qemu_guest() {
+  local mem=256 cmdline= tmo=300 devs= t0 t1
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --mem) mem=$2; shift 2 ;;
+      --device) devs="$devs -device vfio-pci,host=$2"; shift 2 ;;
+      --cmdline) cmdline=$2; shift 2 ;;
+      --timeout) tmo=$2; shift 2 ;;
+      *) break ;;
+    esac
+  done
+  local initrd=$1; shift
+  t0=$(cut -d' ' -f1 /proc/uptime)
+  # -cpu host,-xsave as in vmm_boottime (nested SVM under TCG).
+  # shellcheck disable=SC2086
+  lab_run timeout "$tmo" qemu-system-x86_64 -nodefaults -no-user-config -M q35 -accel kvm \
+    -cpu host,-xsave -m "$mem" -display none -serial stdio -monitor none -no-reboot \
+    -kernel /lab/guest/vmlinuz -initrd "$initrd" \
+    -append "console=ttyS0 panic=-1 quiet $cmdline" $devs "$@" </dev/null
+  t1=$(cut -d' ' -f1 /proc/uptime)
+  LAB_GUEST_SECONDS=$(awk "BEGIN{printf \"%.1f\", $t1 - $t0}")
+  echo "  (guest ran ${LAB_GUEST_SECONDS}s)"
+  return $LAB_RC
+}

@@ -8,14 +8,18 @@
 // Natively on a lab host without protection (intel_iommu=off, or an iommu=pt
 // identity domain) LANDED is the expected positive control.
 //
-//   guest_attack bar-onto-ram BDF [OTHER_BDF]
+//   guest_attack bar-onto-ram BDF [OTHER_EDU_BDF]
 //     Moves BDF's BAR0 (config space, memory decode on) onto a RAM page of
 //     ours filled with a pattern; the page must keep its contents, reads and
-//     writes (a VMM must not map the BAR over guest RAM). With OTHER_BDF (an
-//     edu): moves it onto OTHER_BDF's BAR0 window; OTHER_BDF must still answer
-//     there (its liveness register returns its own token, not BDF's).
-//     BARs and command register are restored. BDF must be an edu for the
-//     second part; any memory BAR0 works for the first.
+//     writes (a VMM must not map the BAR over guest RAM). BAR0 and the
+//     command register are restored. Any memory BAR0 will do. With
+//     OTHER_EDU_BDF, bar-onto-bar follows; the exit status is the worse.
+//   guest_attack bar-onto-bar EDU_BDF OTHER_EDU_BDF
+//     Moves EDU_BDF's BAR0 onto OTHER's BAR0 window: OTHER must still answer
+//     there (its liveness register returns its own token, not EDU_BDF's).
+//     Note: on a real bus, and under QEMU, overlapping BARs of one's own
+//     devices is undefined and the moved one wins (LANDED); what a VMM owes
+//     here is a policy decision, not an isolation property.
 //   guest_attack msix-redirect BDF
 //     Programs MSI-X entry 0 (through an mmap of the table's BAR via sysfs)
 //     with address = a RAM page of ours (not 0xFEExxxxx) and a magic data
@@ -38,7 +42,14 @@ using namespace guest;
 
 enum Verdict { kBlocked = 0, kLanded = 1, kUsage = 2, kInconclusive = 3 };
 
-int Finish(Verdict v, const char* what) {
+// Of two verdicts, the one to exit with: LANDED first.
+Verdict Worse(Verdict a, Verdict b) {
+  auto rank = [](Verdict v) { return v == kLanded ? 3 : v == kUsage ? 2 : v == kInconclusive; };
+  return rank(a) >= rank(b) ? a : b;
+}
+
+// One "verdict" line per attack; the exit status is the worst of them.
+Verdict Report(Verdict v, const char* what) {
   static const char* const kNames[] = {"BLOCKED", "LANDED", "ERROR", "INCONCLUSIVE"};
   std::printf("verdict %s: %s\n", kNames[v], what);
   std::fflush(stdout);
@@ -102,24 +113,23 @@ std::string Hex64(uint64_t v) {
   return b;
 }
 
-int BarOntoRam(const std::string& bdf, const std::string& other) {
+// BAR0 of BDF onto a RAM page of ours: the page must keep its contents and
+// take writes. kBlocked or kLanded (kUsage if it cannot try).
+Verdict BarOntoRam(const std::string& bdf) {
   SysfsConfig cfg(bdf);
-  if (!cfg.ok()) return Finish(kUsage, ("cannot open config space of " + bdf).c_str());
+  if (!cfg.ok()) return Report(kUsage, ("cannot open config space of " + bdf).c_str());
   BarReg bar = ReadBar0(cfg);
-  if (bar.io || bar.addr() == 0) return Finish(kUsage, "BAR0 is not an assigned memory BAR");
+  if (bar.io || bar.addr() == 0) return Report(kUsage, "BAR0 is not an assigned memory BAR");
   uint16_t cmd = cfg.Read<uint16_t>(0x04);
   RamPage page(0xBA5EBA11);
-  if (!page.ok()) return Finish(kUsage, "no page-locked page with a physical address (root?)");
+  if (!page.ok()) return Report(kUsage, "no page-locked page with a physical address (root?)");
   if (!bar.is64 && page.pa() >= (1ULL << 32)) {
-    return Finish(kUsage, "BAR0 is 32-bit and our page is above 4 GiB");
+    return Report(kUsage, "BAR0 is 32-bit and our page is above 4 GiB");
   }
   std::printf("info %s BAR0 %s%s, command 0x%04x; our RAM page at physical %s\n", bdf.c_str(),
               Hex64(bar.addr()).c_str(), bar.is64 ? " (64-bit)" : "", cmd,
               Hex64(page.pa()).c_str());
-  Verdict verdict = kBlocked;
-
-  // 1. BAR0 onto our RAM page. The BAR's size aligns it down: the window
-  //    covers our page whatever its size.
+  // The BAR's size aligns it down: the window covers our page whatever its size.
   std::printf("tried: BAR0 of %s := %s (our RAM page), memory decode on\n", bdf.c_str(),
               Hex64(page.pa()).c_str());
   cfg.Write<uint16_t>(0x04, cmd | kCmdMemory);
@@ -135,56 +145,58 @@ int BarOntoRam(const std::string& bdf, const std::string& other) {
               Hex64(moved.addr()).c_str(),
               changed < 0 ? "unchanged" : ("CHANGED at offset " + std::to_string(changed)).c_str(),
               wrote ? "reads back" : "DID NOT read back");
-  if (changed >= 0 || !wrote) verdict = kLanded;
   RestoreBar0(cfg, bar);
   cfg.Write<uint16_t>(0x04, cmd);
   SleepMs(50);
   long after = page.FirstChange();
-  std::printf("observed: after restoring BAR0 (%s): page %s\n", Hex64(ReadBar0(cfg).addr()).c_str(),
-              after < 0 ? "unchanged" : "CHANGED");
-  if (after >= 0) verdict = kLanded;
+  std::printf("observed: after restoring BAR0 (%s): page %s\n",
+              Hex64(ReadBar0(cfg).addr()).c_str(), after < 0 ? "unchanged" : "CHANGED");
+  return changed >= 0 || !wrote || after >= 0
+             ? Report(kLanded, "the BAR moved over RAM took effect")
+             : Report(kBlocked, "guest RAM kept its contents under the moved BAR");
+}
 
-  // 2. BAR0 onto another edu's BAR0 window.
-  if (!other.empty()) {
-    SysfsConfig ocfg(other);
-    BarReg obar = ReadBar0(ocfg);
-    ResourceMap mine(bdf, 0), theirs(other, 0);
-    if (!ocfg.ok() || obar.io || !obar.addr() || !mine.ok() || !theirs.ok() ||
-        DeviceId(bdf) != 0x123411e8 || DeviceId(other) != 0x123411e8) {
-      std::printf("info cannot run the second part: both must be edus with mappable BAR0 "
-                  "(%s %s)\n", mine.error().c_str(), theirs.error().c_str());
-      return Finish(verdict == kLanded ? kLanded : kUsage, "second part not run");
-    }
-    uint16_t ocmd = ocfg.Read<uint16_t>(0x04);
-    ocfg.Write<uint16_t>(0x04, ocmd | kCmdMemory);
-    cfg.Write<uint16_t>(0x04, cmd | kCmdMemory);
-    // Liveness tokens: edu stores ~value, so each device answers with its own.
-    const uint32_t kMine = 0x11110000, kTheirs = 0x22220000;
-    mine.Write32(0x04, kMine);
-    theirs.Write32(0x04, kTheirs);
-    uint32_t base_ident = theirs.Read32(0), base_live = theirs.Read32(0x04);
-    std::printf("info %s answers ident 0x%08x liveness 0x%08x at %s before\n", other.c_str(),
-                base_ident, base_live, Hex64(obar.addr()).c_str());
-    std::printf("tried: BAR0 of %s := %s (%s's BAR0 window)\n", bdf.c_str(),
-                Hex64(obar.addr()).c_str(), other.c_str());
-    WriteBar0(cfg, bar, obar.addr());
-    SleepMs(200);
-    uint32_t ident = theirs.Read32(0), live = theirs.Read32(0x04);
-    const char* who = live == ~kTheirs ? "still itself"
-                      : live == ~kMine ? "HIJACKED: the moved device answers"
-                                       : "SILENT or garbled";
-    std::printf("observed: %s's window reads ident 0x%08x liveness 0x%08x: %s\n", other.c_str(),
-                ident, live, who);
-    if (live != ~kTheirs || ident != 0x010000ed) verdict = kLanded;
-    RestoreBar0(cfg, bar);
-    cfg.Write<uint16_t>(0x04, cmd);
-    ocfg.Write<uint16_t>(0x04, ocmd);
-    SleepMs(50);
-    std::printf("observed: after restoring, %s liveness 0x%08x, %s liveness 0x%08x\n",
-                other.c_str(), theirs.Read32(0x04), bdf.c_str(), mine.Read32(0x04));
+// BAR0 of BDF onto the BAR0 window of OTHER (both edus): OTHER must still
+// answer there with its own state (edu keeps ~value in its liveness register,
+// so each device gets its own token).
+Verdict BarOntoBar(const std::string& bdf, const std::string& other) {
+  SysfsConfig cfg(bdf), ocfg(other);
+  BarReg bar = ReadBar0(cfg), obar = ReadBar0(ocfg);
+  if (!cfg.ok() || !ocfg.ok() || DeviceId(bdf) != 0x123411e8 || DeviceId(other) != 0x123411e8 ||
+      bar.io || obar.io || !bar.addr() || !obar.addr()) {
+    return Report(kUsage, "both devices must be edus with an assigned BAR0");
   }
-  return Finish(verdict, verdict == kBlocked ? "RAM and the other device were not touched"
-                                             : "the moved BAR took effect");
+  ResourceMap mine(bdf, 0), theirs(other, 0);
+  if (!mine.ok() || !theirs.ok()) {
+    return Report(kUsage, (mine.error() + " " + theirs.error()).c_str());
+  }
+  uint16_t cmd = cfg.Read<uint16_t>(0x04), ocmd = ocfg.Read<uint16_t>(0x04);
+  ocfg.Write<uint16_t>(0x04, ocmd | kCmdMemory);
+  cfg.Write<uint16_t>(0x04, cmd | kCmdMemory);
+  const uint32_t kMine = 0x11110000, kTheirs = 0x22220000;
+  mine.Write32(0x04, kMine);
+  theirs.Write32(0x04, kTheirs);
+  std::printf("info %s answers ident 0x%08x liveness 0x%08x at %s before\n", other.c_str(),
+              theirs.Read32(0), theirs.Read32(0x04), Hex64(obar.addr()).c_str());
+  std::printf("tried: BAR0 of %s := %s (%s's BAR0 window)\n", bdf.c_str(),
+              Hex64(obar.addr()).c_str(), other.c_str());
+  WriteBar0(cfg, bar, obar.addr());
+  SleepMs(200);
+  uint32_t ident = theirs.Read32(0), live = theirs.Read32(0x04);
+  const char* who = live == ~kTheirs ? "still itself"
+                    : live == ~kMine ? "HIJACKED: the moved device answers"
+                                     : "SILENT or garbled";
+  std::printf("observed: %s's window reads ident 0x%08x liveness 0x%08x: %s\n", other.c_str(),
+              ident, live, who);
+  RestoreBar0(cfg, bar);
+  SleepMs(50);
+  std::printf("observed: after restoring, %s liveness 0x%08x, %s liveness 0x%08x\n",
+              other.c_str(), theirs.Read32(0x04), bdf.c_str(), mine.Read32(0x04));
+  cfg.Write<uint16_t>(0x04, cmd);
+  ocfg.Write<uint16_t>(0x04, ocmd);
+  return live == ~kTheirs && ident == 0x010000ed
+             ? Report(kBlocked, "the other device kept its window")
+             : Report(kLanded, "the moved BAR took over the other device's window");
 }
 
 // e1000e (QEMU hw/net/e1000e_core.c, Intel 82574 datasheet 10.2.4): IVAR
@@ -194,11 +206,11 @@ int BarOntoRam(const std::string& bdf, const std::string& other) {
 constexpr size_t kIcr = 0xC0, kIcs = 0xC8, kIms = 0xD0, kImc = 0xD8, kIvar = 0xE4;
 constexpr uint32_t kIcrRxq0 = 0x00100000;
 
-int MsixRedirect(const std::string& bdf) {
+Verdict MsixRedirect(const std::string& bdf) {
   SysfsConfig cfg(bdf);
-  if (!cfg.ok()) return Finish(kUsage, ("cannot open config space of " + bdf).c_str());
+  if (!cfg.ok()) return Report(kUsage, ("cannot open config space of " + bdf).c_str());
   unsigned cap = cfg.FindCap(0x11);
-  if (!cap) return Finish(kUsage, "no MSI-X capability");
+  if (!cap) return Report(kUsage, "no MSI-X capability");
   uint16_t ctrl = cfg.Read<uint16_t>(cap + 2);
   uint32_t table = cfg.Read<uint32_t>(cap + 4);
   int bir = static_cast<int>(table & 7);
@@ -225,7 +237,7 @@ int MsixRedirect(const std::string& bdf) {
   if (!tbar.ok() || !page.ok() || toff + 16 > tbar.size()) {
     cfg.Write<uint16_t>(0x04, cmd);
     rebind();
-    return Finish(kUsage, tbar.ok() ? "no page-locked page (root?)" : tbar.error().c_str());
+    return Report(kUsage, tbar.ok() ? "no page-locked page (root?)" : tbar.error().c_str());
   }
   // The message goes 0x100 into our page: a dword write the device makes.
   uint64_t target = page.pa() + 0x100;
@@ -289,7 +301,7 @@ int MsixRedirect(const std::string& bdf) {
   cfg.Write<uint16_t>(0x04, cmd);
   regs.reset();
   rebind();
-  return Finish(verdict, verdict == kBlocked ? "the MSI-X message did not reach guest RAM"
+  return Report(verdict, verdict == kBlocked ? "the MSI-X message did not reach guest RAM"
                          : verdict == kLanded ? "the device wrote its MSI-X message into RAM"
                                               : "the device was not made to send the message");
 }
@@ -299,12 +311,17 @@ int MsixRedirect(const std::string& bdf) {
 int main(int argc, char** argv) {
   std::string cmd = argc > 1 ? argv[1] : "";
   if (cmd == "bar-onto-ram" && (argc == 3 || argc == 4)) {
-    return BarOntoRam(argv[2], argc == 4 ? argv[3] : "");
+    Verdict v = BarOntoRam(argv[2]);
+    if (argc == 4 && v != kUsage) v = Worse(v, BarOntoBar(argv[2], argv[3]));
+    return v;
   }
+  if (cmd == "bar-onto-bar" && argc == 4) return BarOntoBar(argv[2], argv[3]);
   if (cmd == "msix-redirect" && argc == 3) return MsixRedirect(argv[2]);
   std::fprintf(stderr,
                "usage: guest_attack bar-onto-ram BDF [OTHER_EDU_BDF]\n"
+               "       guest_attack bar-onto-bar EDU_BDF OTHER_EDU_BDF\n"
                "       guest_attack msix-redirect BDF\n"
-               "exit: 0 blocked, 1 landed, 2 error, 3 inconclusive\n");
+               "exit: 0 blocked, 1 landed, 2 error, 3 inconclusive (several attacks: the "
+               "worst)\n");
   return kUsage;
 }

@@ -179,6 +179,19 @@ class SysfsConfig {
 // PCI_COMMAND bits.
 constexpr uint16_t kCmdMemory = 0x2, kCmdMaster = 0x4;
 
+// Size of BAR N as the kernel assigned it (sysfs "resource": one
+// "start end flags" line per resource), 0 if unassigned.
+inline off_t ResourceSize(const std::string& bdf, int bar) {
+  FILE* f = std::fopen((DevPath(bdf) + "/resource").c_str(), "re");
+  if (!f) return 0;
+  unsigned long long start = 0, end = 0, flags = 0;
+  for (int i = 0; i <= bar; ++i) {
+    if (std::fscanf(f, "%llx %llx %llx", &start, &end, &flags) != 3) start = end = 0;
+  }
+  std::fclose(f);
+  return end > start ? static_cast<off_t>(end - start + 1) : 0;
+}
+
 // An mmap of /sys/bus/pci/devices/BDF/resourceN (the BAR as the kernel
 // assigned it). Refused while a driver holds the region (IO_STRICT_DEVMEM).
 class ResourceMap {
@@ -190,7 +203,8 @@ class ResourceMap {
       error_ = path + ": " + std::strerror(errno);
       return;
     }
-    off_t size = ::lseek(fd, 0, SEEK_END);
+    off_t size = ResourceSize(bdf, bar);
+    errno = EINVAL;  // an unassigned BAR: size 0
     void* p = size > 0 ? ::mmap(nullptr, static_cast<size_t>(size), PROT_READ | PROT_WRITE,
                                 MAP_SHARED, fd, 0)
                        : MAP_FAILED;

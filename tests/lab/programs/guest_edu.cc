@@ -19,9 +19,12 @@
 // --bench N      also time N MMIO reads, N MSI round trips (raise register ->
 //                eventfd), min(N,5) 2 KiB DMA round trips: "bench ..." lines.
 // --dma-to GPA   then make the edu write 2 KiB of a marker to GPA (an address
-//                the guest does not own: above its RAM). The host-side verdict
-//                is the IOMMU's fault log; --peek also reads GPA through
-//                /dev/mem before and after (FAIL if the marker landed).
+//                the guest does not own: above its RAM). The verdict is the
+//                host's: its IOMMU must log a fault for the device. --peek
+//                also reads GPA through /dev/mem before and after (FAIL if the
+//                marker shows up there: only meaningful if the VMM backs GPA
+//                with something for the CPU, as it would if it had mapped it
+//                for the device too).
 // --dma-from GPA make the edu read 2 KiB from GPA; prints what came back.
 // edu masks DMA addresses to 28 bits (QEMU hw/misc/edu.c, dma_mask): GPAs
 // must be below 0x10000000, or the DMA would be clamped onto other memory.
@@ -210,10 +213,12 @@ bool OpenVfio(const std::string& bdf, Vfio& v) {
              ::ioctl(v.container.get(), VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU) == 0;
   int saved = errno;
   if (set) v.device.reset(::ioctl(v.group.get(), VFIO_GROUP_GET_DEVICE_FD, bdf.c_str()));
-  Report(set && v.device.get() >= 0, "open VFIO no-IOMMU",
-         "%s api=%d noiommu-ext=%d viable=%d container=%s device fd=%d (%s)", path.c_str(), api,
+  if (set) saved = errno;
+  bool opened = set && v.device.get() >= 0;
+  Report(opened, "open VFIO no-IOMMU",
+         "%s api=%d noiommu-ext=%d viable=%d container=%s device fd=%d%s%s", path.c_str(), api,
          ext, viable, set ? "VFIO_NOIOMMU_IOMMU" : "not set", v.device.get(),
-         std::strerror(set ? errno : saved));
+         opened ? "" : ": ", opened ? "" : std::strerror(saved));
   if (v.device.get() < 0) return false;
   v.bar0.argsz = sizeof(v.bar0);
   v.bar0.index = VFIO_PCI_BAR0_REGION_INDEX;
@@ -291,17 +296,26 @@ void Bench(const Bar& bar, int efd, const LowPages& pages, int n) {
   dma.Print("dma_2k_roundtrip", "ms");
 }
 
-// Reads kXfer bytes of physical memory at PA through /dev/mem (allowed for
-// addresses that are not RAM under STRICT_DEVMEM).
+// Reads kXfer bytes of physical memory at PA through an mmap of /dev/mem
+// (allowed for addresses that are not RAM under STRICT_DEVMEM; read() of
+// such an address fails with EFAULT), 32 bits at a time as devmem does.
 std::optional<std::vector<uint8_t>> PeekPhys(uint64_t pa) {
-  Fd fd(::open("/dev/mem", O_RDONLY | O_CLOEXEC));
-  std::vector<uint8_t> buf(kXfer);
-  if (fd.get() < 0 || ::pread(fd.get(), buf.data(), buf.size(), static_cast<off_t>(pa)) !=
-                          static_cast<ssize_t>(buf.size())) {
-    Info("/dev/mem at 0x%llx unreadable: %s", static_cast<unsigned long long>(pa),
+  Fd fd(::open("/dev/mem", O_RDONLY | O_SYNC | O_CLOEXEC));
+  void* p = fd.get() < 0 ? MAP_FAILED
+                         : ::mmap(nullptr, kPage, PROT_READ, MAP_SHARED, fd.get(),
+                                  static_cast<off_t>(pa & ~(kPage - 1)));
+  if (p == MAP_FAILED) {
+    Info("/dev/mem at 0x%llx not mappable: %s", static_cast<unsigned long long>(pa),
          std::strerror(errno));
     return std::nullopt;
   }
+  std::vector<uint8_t> buf(kXfer);
+  auto* src = reinterpret_cast<volatile uint32_t*>(static_cast<uint8_t*>(p) + (pa % kPage));
+  for (size_t i = 0; i < kXfer / 4; ++i) {
+    uint32_t v = src[i];
+    std::memcpy(buf.data() + 4 * i, &v, 4);
+  }
+  ::munmap(p, kPage);
   return buf;
 }
 
