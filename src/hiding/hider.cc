@@ -82,6 +82,15 @@ Hider::Hider(const Root& root, Kernel& kernel, HiderConfig config)
 
 Result<OpReport> Hider::Hide(const std::vector<std::string>& devices,
                              const HideOptions& options) {
+  // Bad input fails before waiting for the lock.
+  DP_RETURN_IF_ERROR(FindStub(options.driver));
+  DP_RETURN_IF_ERROR(ParseDevices(root_, devices, true));
+  DP_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(root_, config_.lock_timeout));
+  return Hide(devices, options, lock);
+}
+
+Result<OpReport> Hider::Hide(const std::vector<std::string>& devices,
+                             const HideOptions& options, const FileLock& /*held*/) {
   DP_ASSIGN_OR_RETURN(StubDriver stub, FindStub(options.driver));
   DP_ASSIGN_OR_RETURN(std::vector<PciAddress> requested,
                       ParseDevices(root_, devices, true));
@@ -105,7 +114,6 @@ Result<OpReport> Hider::Hide(const std::vector<std::string>& devices,
       }
     }
   }
-  DP_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(root_, config_.lock_timeout));
   DP_ASSIGN_OR_RETURN(Ledger ledger, Ledger::Load(root_));
   Binder binder(root_, kernel_, config_.vfio_wait);
 
@@ -219,7 +227,8 @@ Result<OpReport> Hider::Hide(const std::vector<std::string>& devices,
   if (std::any_of(plan.begin(), plan.end(), [](const Planned& p) { return !p.already; })) {
     DP_RETURN_IF_ERROR(binder.EnsureStubLoaded(stub));
   }
-  DP_ASSIGN_OR_RETURN(OpReport report, Apply(plan, stub, options.persist));
+  DP_ASSIGN_OR_RETURN(OpReport report,
+                      Apply(plan, stub, options.persist, options.assignment));
   std::vector<std::string> notes;
   for (auto& n : group_notes) notes.push_back("also hiding " + n + " (--group)");
   report.warnings.insert(report.warnings.begin(), notes.begin(), notes.end());
@@ -228,7 +237,7 @@ Result<OpReport> Hider::Hide(const std::vector<std::string>& devices,
 }
 
 Result<OpReport> Hider::Apply(const std::vector<Planned>& plan, const StubDriver& stub,
-                              bool persist) {
+                              bool persist, const std::optional<Assignment>& assignment) {
   Binder binder(root_, kernel_, config_.vfio_wait);
   DP_ASSIGN_OR_RETURN(Ledger ledger, Ledger::Load(root_));
   OpReport report;
@@ -310,6 +319,7 @@ Result<OpReport> Hider::Apply(const std::vector<Planned>& plan, const StubDriver
     e.persisted = Exists(persist_.FileFor(p.address));
     e.hidden_since = old && p.already ? old->hidden_since : NowIso8601();
     if (old) e.assignment = old->assignment;
+    if (!p.already && assignment) e.assignment = assignment;
     bool record = !p.already || old || e.persisted || p.note.empty();
     if (p.already) {
       DeviceResult d;

@@ -26,11 +26,13 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/lock.h"
 #include "base/pci_address.h"
 #include "base/root.h"
 #include "hiding/journal.h"
 #include "hiding/kernel.h"
 #include "hiding/ledger.h"
+#include "hiding/owner.h"
 #include "hiding/persist.h"
 
 namespace devpass::hiding {
@@ -40,10 +42,18 @@ struct HideOptions {
   bool group = false;    // hide every non-bridge member of the group(s)
   bool persist = false;  // also hide at every boot
   bool force = false;    // hide host-critical devices anyway
+  // Device assignment (src/assign): recorded on each device this call moves
+  // onto the stub, in the same ledger commit as the hide, so that a crash
+  // can never leave a device hidden for a guest without its owner on record.
+  // Devices that were hidden already keep the assignment they had.
+  std::optional<Assignment> assignment;
 };
 
 struct UnhideOptions {
   bool persist = false;  // also stop hiding at boot
+  // A device assigned to a live guest is refused (stop the guest first),
+  // except when this is its owner giving it back (src/assign).
+  std::optional<ProcessIdentity> owner;
 };
 
 struct DeviceResult {
@@ -79,6 +89,7 @@ struct StatusEntry {
   bool present = true;         // the device still exists
   std::string current_driver;  // "" = unbound
   bool drifted = false;        // no longer on its stub
+  OwnerProbe owner;            // entry.assignment only: is its owner alive?
 };
 
 struct StatusReport {
@@ -111,8 +122,17 @@ class Hider {
   Result<OpReport> Hide(const std::vector<std::string>& devices,
                         const HideOptions& options);
   // Per device: a failure on one does not stop the others (see ok()).
+  // Refuses (changing nothing) a device assigned to a live guest.
   Result<OpReport> Unhide(const std::vector<std::string>& devices,
                           const UnhideOptions& options);
+  // The same, for a caller that holds the devpass lock already (`held`
+  // proves it): device assignment checks owners, hides and records under
+  // one lock. flock(2) locks are per open file, so taking it again in the
+  // same process would wait for itself.
+  Result<OpReport> Hide(const std::vector<std::string>& devices,
+                        const HideOptions& options, const FileLock& held);
+  Result<OpReport> Unhide(const std::vector<std::string>& devices,
+                          const UnhideOptions& options, const FileLock& held);
   // Hides every persisted device (idempotent); the boot unit runs it.
   Result<OpReport> Restore();
   Result<StatusReport> Status() const;
@@ -129,7 +149,8 @@ class Hider {
   // Runs the protocol for each planned device (lock held), then persists and
   // commits the ledger; all or nothing.
   Result<OpReport> Apply(const std::vector<Planned>& plan, const StubDriver& stub,
-                         bool persist);
+                         bool persist,
+                         const std::optional<Assignment>& assignment = std::nullopt);
   Result<DeviceResult> UnhideOne(Ledger& ledger, const PciAddress& address,
                                  const UnhideOptions& options);
 

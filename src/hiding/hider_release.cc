@@ -16,14 +16,31 @@ using internal::ParseDevices;
 
 Result<OpReport> Hider::Unhide(const std::vector<std::string>& devices,
                                const UnhideOptions& options) {
-  DP_ASSIGN_OR_RETURN(std::vector<PciAddress> addrs, ParseDevices(root_, devices, false));
+  // Bad input fails before waiting for the lock.
+  DP_RETURN_IF_ERROR(ParseDevices(root_, devices, false));
   DP_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(root_, config_.lock_timeout));
+  return Unhide(devices, options, lock);
+}
+
+Result<OpReport> Hider::Unhide(const std::vector<std::string>& devices,
+                               const UnhideOptions& options, const FileLock& /*held*/) {
+  DP_ASSIGN_OR_RETURN(std::vector<PciAddress> addrs, ParseDevices(root_, devices, false));
   DP_ASSIGN_OR_RETURN(Ledger ledger, Ledger::Load(root_));
   Binder binder(root_, kernel_, config_.vfio_wait);
 
   // Check every device before changing any.
   for (const auto& a : addrs) {
-    bool known = ledger.Find(a) != nullptr;
+    const LedgerEntry* entry = ledger.Find(a);
+    if (entry && entry->assignment &&
+        !(options.owner && SameOwner(*entry->assignment, *options.owner)) &&
+        ProbeOwner(root_, *entry->assignment).alive()) {
+      // Taking the device from under a running guest would hand the host a
+      // device in the middle of the guest's DMA.
+      return MakeError(ErrorCode::kConflict,
+                       fmt::format("{} is assigned to {}; stop that guest first",
+                                   a, DescribeOwner(*entry->assignment)));
+    }
+    bool known = entry != nullptr;
     DP_ASSIGN_OR_RETURN(auto persisted, persist_.Read(a));
     known = known || persisted.has_value();
     if (!binder.DeviceExists(a) && !known) {

@@ -19,6 +19,7 @@ Result<StatusReport> Hider::Status() const {
     s.current_driver = s.present ? binder.CurrentDriver(e.address) : "";
     s.drifted = !s.present || s.current_driver != e.stub;
     s.entry.persisted = Exists(persist_.FileFor(e.address));
+    if (e.assignment) s.owner = ProbeOwner(root_, *e.assignment);
     if (s.drifted) {
       report.warnings.push_back(
           s.present

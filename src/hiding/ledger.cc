@@ -19,9 +19,11 @@ json ToJson(const LedgerEntry& e) {
             {"hidden_since", e.hidden_since},
             {"assignment", nullptr}};
   if (e.assignment) {
-    j["assignment"] = {{"guest", e.assignment->guest},
-                       {"pid", e.assignment->pid},
-                       {"since", e.assignment->since}};
+    const Assignment& a = *e.assignment;
+    j["assignment"] = {{"guest", a.guest},           {"pid", a.pid},
+                       {"start_time", a.start_time}, {"boot_id", a.boot_id},
+                       {"since", a.since},           {"managed", a.managed},
+                       {"adopted", a.adopted}};
   }
   return j;
 }
@@ -39,8 +41,15 @@ LedgerEntry FromJson(const json& j) {
   e.hidden_since = j.value("hidden_since", "");
   if (j.contains("assignment") && !j["assignment"].is_null()) {
     const auto& a = j["assignment"];
-    e.assignment = Assignment{a.value("guest", ""), a.value("pid", 0),
-                              a.value("since", "")};
+    Assignment as;
+    as.guest = a.value("guest", "");
+    as.pid = a.value("pid", 0);
+    as.start_time = a.value("start_time", uint64_t{0});
+    as.boot_id = a.value("boot_id", "");
+    as.since = a.value("since", "");
+    as.managed = a.value("managed", false);
+    as.adopted = a.value("adopted", false);
+    e.assignment = std::move(as);
   }
   return e;
 }

@@ -5,6 +5,7 @@
 // exactly that driver. Stored as JSON in <root>/var/lib/devpass/ledger.json,
 // replaced atomically on every change.
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -20,12 +21,23 @@ namespace devpass::hiding {
 
 inline constexpr int kLedgerVersion = 1;
 
-// Reserved for device assignment (later modules): which guest owns the
-// device. Always empty in module 1.
+// Device assignment (src/assign/ownership.h): which guest owns the device
+// now. The owner is a process: pid, start time and boot id together tell a
+// live owner from a dead one whose pid was reused (hiding/owner.h). Fields
+// added after version 1 was first written are optional in the file, so older
+// ledgers (guest, pid, since only) still load.
 struct Assignment {
   std::string guest;
   int pid = 0;
-  std::string since;
+  std::string since;        // ISO 8601, UTC
+  uint64_t start_time = 0;  // field 22 of /proc/<pid>/stat; 0 = not recorded
+  std::string boot_id;      // /proc/sys/kernel/random/boot_id; "" = not recorded
+  // devpass hid the device only for this assignment: releasing it gives the
+  // device back to its original driver.
+  bool managed = false;
+  // The device was on vfio-pci without devpass (vfio-pci.ids=, driverctl):
+  // its ledger entry exists only for this assignment and goes with it.
+  bool adopted = false;
 };
 
 struct LedgerEntry {
