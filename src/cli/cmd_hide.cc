@@ -1,10 +1,12 @@
 // devpass hide / unhide / restore, and the recovery that runs before every
-// command. The work is in hiding/hider.h; this file parses arguments and
-// prints what happened.
+// command (interrupted operations, devices of guests that are gone). The
+// work is in hiding/hider.h and assign/ownership.h; this file parses
+// arguments and prints what happened.
 
 #include <iostream>
 #include <memory>
 
+#include "assign/ownership.h"
 #include "cli/commands.h"
 #include "cli/hiding_json.h"
 #include "cli/output.h"
@@ -103,13 +105,26 @@ void RegisterHideCommands(CLI::App& app, Globals& g) {
 
 void RepairInterruptedOperations(const Globals& g) {
   hiding::RealKernel kernel(g.root());
-  hiding::Hider hider(g.root(), kernel, CliHiderConfig());
+  hiding::HiderConfig config = CliHiderConfig();
+  hiding::Hider hider(g.root(), kernel, config);
   hiding::RepairReport r = hider.RepairInterrupted();
   for (const auto& line : r.repaired) {
     std::fflush(stdout);
     std::cerr << "devpass: repaired: " << line << "\n";
   }
   for (const auto& line : r.failed) Warn(line);
+  // Then devices of guests that died without releasing them (SIGKILL, a
+  // crash): after the journal, so that an interrupted unhide is complete
+  // before ownership is looked at.
+  auto recovered = assign::RecoverStaleAssignments(g.root(), kernel, config);
+  if (!recovered) {
+    Warn(recovered.error().ToString());
+    return;
+  }
+  for (const auto& line : *recovered) {
+    std::fflush(stdout);
+    std::cerr << "devpass: recovered: " << line << "\n";
+  }
 }
 
 }  // namespace devpass::cli

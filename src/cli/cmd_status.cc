@@ -1,5 +1,5 @@
-// devpass status: what devpass has hidden, what is persisted for boot, and
-// operations a crashed devpass left unfinished.
+// devpass status: what devpass has hidden (and which guest owns it), what is
+// persisted for boot, and operations a crashed devpass left unfinished.
 
 #include <iostream>
 
@@ -46,7 +46,12 @@ nlohmann::json StatusReportToJson(const hiding::StatusReport& r) {
     if (e.assignment) {
       a = {{"guest", e.assignment->guest},
            {"pid", e.assignment->pid},
-           {"since", e.assignment->since}};
+           {"start_time", e.assignment->start_time},
+           {"since", e.assignment->since},
+           {"managed", e.assignment->managed},
+           {"adopted", e.assignment->adopted},
+           {"alive", s.owner.alive()},
+           {"owner_detail", s.owner.detail}};
     }
     hidden.push_back({{"address", e.address.ToString()},
                       {"ids", e.ids},
@@ -75,6 +80,21 @@ nlohmann::json StatusReportToJson(const hiding::StatusReport& r) {
 
 namespace {
 
+// "web (pid 4242, since ..., managed)", or "-" when not assigned.
+std::string DescribeAssignment(const hiding::StatusEntry& s) {
+  const auto& a = s.entry.assignment;
+  if (!a) return "-";
+  std::string how = a->managed ? ", hidden for this run"
+                    : a->adopted ? ", adopted from vfio-pci"
+                                 : "";
+  std::string state =
+      s.owner.alive() ? ""
+                      : fmt::format(" [GONE: {}; the next devpass command gives it back]",
+                                    s.owner.detail);
+  return fmt::format("guest '{}' (pid {}, since {}{}){}", a->guest, a->pid, a->since, how,
+                     state);
+}
+
 void PrintHuman(const hiding::StatusReport& r) {
   if (r.hidden.empty()) {
     std::cout << "No devices are hidden by devpass.\n";
@@ -89,8 +109,7 @@ void PrintHuman(const hiding::StatusReport& r) {
           e.persisted ? "  persisted" : "",
           !s.present ? "(device gone)"
                      : (s.current_driver.empty() ? "none" : s.current_driver),
-          s.drifted ? "  [DRIFTED off the stub]" : "",
-          e.assignment ? e.assignment->guest : "-");
+          s.drifted ? "  [DRIFTED off the stub]" : "", DescribeAssignment(s));
     }
   }
   if (!r.persisted_only.empty()) {
@@ -115,7 +134,9 @@ void PrintHuman(const hiding::StatusReport& r) {
 
 void RegisterStatusCommand(CLI::App& app, Globals& g) {
   CLI::App* status = app.add_subcommand(
-      "status", "Show hidden devices, boot persistence and interrupted operations");
+      "status",
+      "Show hidden devices and the guests they are assigned to, boot persistence "
+      "and interrupted operations");
   status->add_flag("--json", g.json, "Print machine-readable JSON");
   status->callback([&g] {
     hiding::RealKernel kernel(g.root());  // status only reads

@@ -40,8 +40,10 @@ void RegisterInspectCommand(CLI::App& app, Globals& g);
 void RegisterRunCommand(CLI::App& app, Globals& g);
 
 // Runs before every command: finishes or rolls back an operation that a
-// crashed devpass left half done (see hiding/journal.h). Prints what it
-// repaired to stderr. Never fails the command it precedes.
+// crashed devpass left half done (see hiding/journal.h), then gives back the
+// devices of guests that died holding them (assign/ownership.h,
+// RecoverStaleAssignments). Prints what it repaired or recovered to stderr.
+// Never fails the command it precedes.
 void RepairInterruptedOperations(const Globals& g);
 
 }  // namespace devpass::cli
