@@ -13,10 +13,11 @@
 //   GSI routing: an irqchip first, at most 4096 entries and GSIs, valid chip
 //     pins, a GSI on one chip at most once and an MSI GSI on nothing else
 //     (EINVAL);
-//   irqfd: an irqchip, an eventfd bound once per VM (EBUSY); resample only
-//     on a GSI routed to an irqchip (EINVAL); deassigning a binding that
-//     does not exist is ENOENT here, stricter than the kernel (which
-//     returns 0) so that a double deassign in devpass shows up;
+//   irqfd: an irqchip, an eventfd bound once per VM (EBUSY); stricter than
+//     the kernel, so that devpass bugs show up (the lab's 6.1 accepts both
+//     silently): resample only on a GSI routed to an irqchip (EINVAL; the
+//     kernel binds it but no EOI ever resamples it), and deassigning a
+//     binding that does not exist is ENOENT (the kernel returns 0);
 //   KVM-VFIO: one per VM (EBUSY), group add twice (EEXIST), delete unknown
 //     (ENOENT), other groups/attributes (ENXIO);
 //   every VM ioctl on a VM fd that is still open: a call after the VM fd was

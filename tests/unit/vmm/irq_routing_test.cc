@@ -224,7 +224,7 @@ TEST_F(IrqRoutingTest, ResampleOnlyOnAnIrqchipGsi) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
   EXPECT_TRUE(kvm.irqfd_calls.empty());  // refused before KVM
-  // And the fake refuses it too, as a rule of KVM's.
+  // The fake refuses it too (the kernel would bind it, and never resample).
   kvm_irqfd a{};
   a.fd = static_cast<uint32_t>(trig.get());
   a.gsi = 30;
