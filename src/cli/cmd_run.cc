@@ -15,8 +15,13 @@
 
 #include <fmt/format.h>
 
+#include "assign/ownership.h"
+#include "assign/passthrough.h"
 #include "cli/commands.h"
+#include "cli/hiding_json.h"
 #include "cli/output.h"
+#include "hiding/kernel.h"
+#include "vfio/vfio_api.h"
 #include "vmm/console.h"
 #include "vmm/vm.h"
 
@@ -38,6 +43,9 @@ struct RunArgs {
   bool hugepages = false;
   bool thp = false;
   std::string on_reboot = "exit";
+  std::vector<std::string> devices;
+  bool no_manage = false;
+  bool force = false;
 };
 
 // "512M", "2G", "1024" (MiB), "4096K".
@@ -60,7 +68,65 @@ Result<uint64_t> ParseSize(const std::string& text) {
   return value * unit;
 }
 
+// Passthrough state of one run: ownership (ledger) first, VFIO after; torn
+// down in reverse, so devices are given back only once VFIO let go of them.
+struct Assignment {
+  std::optional<assign::Claim> claim;
+  std::unique_ptr<assign::Passthrough> passthrough;
+};
+
+void Say(const std::string& who, const std::string& line) { std::cerr << who << line << "\n"; }
+
+// Claims and opens the --device devices. Empty when there are none.
+Result<Assignment> Assign(const RunArgs& a, const Root& root, hiding::Kernel& kernel) {
+  Assignment out;
+  if (a.devices.empty()) return out;
+  std::vector<PciAddress> addresses;
+  for (const std::string& text : a.devices) {
+    DP_ASSIGN_OR_RETURN(PciAddress addr, PciAddress::Parse(text));
+    addresses.push_back(addr);
+  }
+  const std::string who = fmt::format("devpass: {}: ", a.name);
+  assign::ClaimOptions options;
+  options.manage = !a.no_manage;
+  options.force = a.force;
+  DP_ASSIGN_OR_RETURN(assign::Claim claim, assign::Claim::Acquire(root, kernel, CliHiderConfig(),
+                                                                  addresses, a.name, options));
+  for (const auto& note : claim.notes()) Say(who, note);
+  for (const auto& d : claim.devices()) Say(who, d.message);
+  out.claim.emplace(std::move(claim));
+  DP_ASSIGN_OR_RETURN(out.passthrough,
+                      assign::Passthrough::Open(vfio::NewKernelVfioApi(), root, addresses,
+                                                [who](const std::string& line) { Say(who, line); }));
+  return out;
+}
+
+void GiveBack(Assignment& assignment, const std::string& who) {
+  assignment.passthrough.reset();
+  if (!assignment.claim) return;
+  auto report = assignment.claim->Release();
+  if (!report) {
+    Say(who, report.error().message);
+    return;
+  }
+  for (const auto& d : report->devices) {
+    if (!d.message.empty()) Say(who, d.message);
+  }
+}
+
+int RunGuest(const RunArgs& a, Globals& g, Assignment& assignment);
+
 int Run(const RunArgs& a, Globals& g) {
+  const Root root = g.root();
+  hiding::RealKernel kernel(root);
+  auto assigned = Assign(a, root, kernel);
+  if (!assigned) return ReportError(assigned.error(), g.json);
+  const int status = RunGuest(a, g, *assigned);
+  GiveBack(*assigned, fmt::format("devpass: {}: ", a.name));
+  return status;
+}
+
+int RunGuest(const RunArgs& a, Globals& g, Assignment& assignment) {
   vmm::VmConfig config;
   config.kernel = a.kernel;
   if (!a.initrd.empty()) config.initrd = a.initrd;
@@ -86,7 +152,13 @@ int Run(const RunArgs& a, Globals& g) {
   for (;;) {
     auto vm = vmm::Vm::Create(*kvm, root, config);
     if (!vm) return ReportError(vm.error(), g.json);
+    if (assignment.passthrough) {
+      if (auto s = assignment.passthrough->Attach(**vm); !s) {
+        return ReportError(s.error(), g.json);
+      }
+    }
     vmm::VmStop stop = vmm::RunAttached(**vm, vmm::AttachOptions{});
+    if (assignment.passthrough) assignment.passthrough->Detach();
     vm->reset();  // tear down before a restart or the report
     const std::string who = fmt::format("devpass: {}: ", a.name);
     switch (stop.reason) {
@@ -146,6 +218,16 @@ void RegisterRunCommand(CLI::App& app, Globals& g) {
                   "when the guest resets: exit (status 3) or restart it")
       ->check(CLI::IsMember({"exit", "restart"}))
       ->capture_default_str();
+  run->add_option("--device", args->devices,
+                  "give this host PCI device to the guest (repeatable); hidden on "
+                  "vfio-pci for the run and given back afterwards unless --no-manage")
+      ->type_name("BDF");
+  run->add_flag("--no-manage", args->no_manage,
+                "refuse a --device that is not hidden already instead of hiding it "
+                "for the run (libvirt's managed='no')");
+  run->add_flag("--force", args->force,
+                "hide a --device the host depends on (boot GPU, root disk, default "
+                "route network); IOMMU group viability is never overridden");
   run->callback([&g, args] { g.exit_code = Run(*args, g); });
 }
 

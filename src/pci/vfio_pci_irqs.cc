@@ -208,6 +208,9 @@ void VfioPciDevice::SetRoute(uint32_t vector, std::optional<MsiMessage> message)
       return;
     }
   }
+  // Address 0 is "not programmed": Linux writes an all-zero message when
+  // it tears a vector down. Nothing to deliver, nothing to warn about.
+  if (message->address == 0) return;
   if (refused_[vector] != message) {
     ++stats_.refused_msi;
     refused_[vector] = message;
