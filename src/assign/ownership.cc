@@ -292,6 +292,11 @@ Result<ReleaseReport> Claim::Release() {
       report.devices.push_back(std::move(failed));
       continue;
     }
+    if (r->outcome == ReleasedDevice::Outcome::kFailed) {
+      r->what += "; it stays hidden and recorded, and the first devpass command after "
+                 "this one has exited gives it back";
+      r->message = fmt::format("{} {}", d.address, r->what);
+    }
     report.devices.push_back(std::move(*r));
   }
   return report;

@@ -52,9 +52,7 @@ Result<ReleasedDevice> EndAssignment(const Root& root, hiding::Hider& hider,
     auto r = hider.Unhide({address.ToString()}, uo, held);
     if (!r) {
       return finish(Outcome::kFailed,
-                    fmt::format("could not be given back ({}); it stays hidden and "
-                                "recorded, and the next devpass command tries again",
-                                r.error().ToString()));
+                    fmt::format("could not be given back ({})", r.error().ToString()));
     }
     const hiding::DeviceResult& u = r->devices.at(0);
     d.driver = u.driver;
@@ -70,9 +68,7 @@ Result<ReleasedDevice> EndAssignment(const Root& root, hiding::Hider& hider,
                                        : "given back to " + u.driver);
       case hiding::DeviceResult::Action::kFailed:
         return finish(Outcome::kFailed,
-                      fmt::format("could not be given back ({}); the next devpass "
-                                  "command tries again",
-                                  detail));
+                      fmt::format("could not be given back ({})", detail));
       default:  // gone, or drifted off the stub: the hider forgot it
         return finish(Outcome::kGivenBack, "released: " + detail);
     }
@@ -144,8 +140,8 @@ Result<std::vector<std::string>> RecoverStaleAssignments(
   for (const Stale& s : FindStale(root, ledger)) {
     auto r = internal::EndAssignment(root, hider, *lock, s.address, std::nullopt);
     if (!r || r->outcome == ReleasedDevice::Outcome::kFailed) {
-      std::string why = r ? r->what : r.error().ToString();
-      failed.push_back(fmt::format("{} (assigned to {}, which is gone): {}", s.address,
+      std::string why = r ? r->what : "could not be given back (" + r.error().ToString() + ")";
+      failed.push_back(fmt::format("{} (assigned to {}, which is gone) {}", s.address,
                                    hiding::DescribeOwner(s.assignment), why));
       if (!r && !first) first = r.error();
       continue;
@@ -154,8 +150,9 @@ Result<std::vector<std::string>> RecoverStaleAssignments(
   }
   if (!failed.empty()) {
     Error e = first.value_or(Error{ErrorCode::kKernelRejected, 0, ""});
-    e.message = fmt::format("cannot give back {}; the records stay and the next "
-                            "devpass command tries again{}",
+    e.message = fmt::format("devices of guests that are gone could not all be given "
+                            "back: {}; their records stay and the next devpass command "
+                            "tries again{}",
                             JoinLines(failed),
                             recovered.empty() ? "" : "; recovered: " + JoinLines(recovered));
     return tl::unexpected(e);

@@ -317,7 +317,11 @@ TEST_F(OwnershipTest, RecoverThatCannotGiveBackKeepsTheRecord) {
   sim_.FailWrite("sys/bus/pci/drivers/vfio-pci/unbind", EACCES);
   auto r = RecoverStaleAssignments(host_.root(), sim_, TestConfig());
   ASSERT_FALSE(r);
-  EXPECT_TRUE(Has(r.error().message, "cannot give back 0000:00:03.0")) << r.error().message;
+  EXPECT_TRUE(Has(r.error().message,
+                  "devices of guests that are gone could not all be given back: "
+                  "0000:00:03.0 (assigned to guest 'db' (pid 4242, since "
+                  "2026-11-25T04:13:28Z), which is gone) could not be given back ("))
+      << r.error().message;
   EXPECT_TRUE(Has(r.error().message, "next devpass command tries again"));
   EXPECT_EQ(DriverOf(host_, kNic), "vfio-pci");
   ASSERT_TRUE(Entry(kNic)->assignment);
@@ -325,6 +329,34 @@ TEST_F(OwnershipTest, RecoverThatCannotGiveBackKeepsTheRecord) {
   auto retry = RecoverStaleAssignments(host_.root(), sim_, TestConfig());
   ASSERT_TRUE(retry) << retry.error().ToString();
   EXPECT_EQ(retry->size(), 1u);
+  EXPECT_EQ(DriverOf(host_, kNic), "e1000e");
+}
+
+TEST_F(OwnershipTest, AReleaseThatCannotGiveBackLeavesItForRecovery) {
+  auto claim = Acquire({kNic});
+  ASSERT_TRUE(claim) << claim.error().ToString();
+  sim_.FailWrite("sys/bus/pci/drivers/vfio-pci/unbind", EBUSY);
+  auto released = claim->Release();
+  ASSERT_TRUE(released);
+  EXPECT_FALSE(released->ok());
+  EXPECT_EQ(released->devices[0].outcome, Outcome::kFailed);
+  EXPECT_TRUE(Has(released->devices[0].message,
+                  "0000:00:03.0 could not be given back ("))
+      << released->devices[0].message;
+  EXPECT_TRUE(Has(released->devices[0].message, "stays hidden and recorded"));
+  EXPECT_FALSE(claim->held());
+  EXPECT_EQ(DriverOf(host_, kNic), "vfio-pci");
+  ASSERT_TRUE(Entry(kNic)->assignment);
+  EXPECT_EQ(Entry(kNic)->assignment->pid, SelfPid());
+  // While this process lives, nobody takes it; once it is gone, recovery does.
+  sim_.ClearFaults();
+  auto early = RecoverStaleAssignments(host_.root(), sim_, TestConfig());
+  ASSERT_TRUE(early);
+  EXPECT_TRUE(early->empty());
+  WriteProc(host_, SelfPid(), kSelfStart + 1);  // "this pid is another process now"
+  auto r = RecoverStaleAssignments(host_.root(), sim_, TestConfig());
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->size(), 1u);
   EXPECT_EQ(DriverOf(host_, kNic), "e1000e");
 }
 
