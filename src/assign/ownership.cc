@@ -174,6 +174,13 @@ Result<Claim> Claim::Acquire(const Root& root, hiding::Kernel& kernel,
       DP_ASSIGN_OR_RETURN(auto persisted, persist.Read(a));
       if (persisted) d.original_driver = persisted->original_driver;
       on_vfio.push_back(std::move(d));
+    } else if (e && host::IsStubDriver(current)) {
+      return fail(Error{ErrorCode::kConflict, 0,
+                        fmt::format("the ledger says {} is hidden on {}, but it is on "
+                                    "{}; devpass will not guess who moved it. Check "
+                                    "with 'devpass status' and unhide it ('devpass "
+                                    "unhide {}') before assigning it",
+                                    a, e->stub, current, a)});
     } else if (host::IsStubDriver(current)) {
       return fail(WrongStub(a, current, false));
     } else if (!options.manage) {

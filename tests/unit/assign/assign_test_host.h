@@ -3,11 +3,13 @@
 // The hiding tests' fake machine (tests/unit/hiding/test_host.h) plus fake
 // processes for the ownership tests: <root>/proc/<pid>/stat with a start
 // time and state, and a boot id, so live, dead, reused and zombie owners
-// can be simulated.
+// can be simulated; and the OwnershipTest fixture.
 
 #include <unistd.h>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -15,6 +17,7 @@
 #include "assign/ownership.h"
 #include "base/fs.h"
 #include "hiding/ledger.h"
+#include "kernel_sim.h"
 #include "test_host.h"
 
 namespace devpass::testing {
@@ -62,5 +65,58 @@ inline const hiding::LedgerEntry* FindEntry(const hiding::Ledger& ledger,
                                             const std::string& bdf) {
   return ledger.Find(*PciAddress::Parse(bdf));
 }
+
+using assign::Claim;
+using assign::ClaimOptions;
+using assign::RecoverStaleAssignments;
+using assign::ReleasedDevice;
+using Outcome = ReleasedDevice::Outcome;
+
+inline bool Has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+class OwnershipTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    BuildTestHost(host_);
+    WriteSelfAndBoot(host_);
+  }
+
+  Result<Claim> Acquire(std::vector<std::string> bdfs, const std::string& guest = "web",
+                        ClaimOptions options = {}) {
+    std::vector<PciAddress> addrs;
+    for (const auto& b : bdfs) addrs.push_back(*PciAddress::Parse(b));
+    return Claim::Acquire(host_.root(), sim_, TestConfig(), addrs, guest, options);
+  }
+  hiding::Hider MakeHider() { return hiding::Hider(host_.root(), sim_, TestConfig()); }
+  // Hides `bdf` as a `devpass run` of another process would have: managed,
+  // with that process's assignment committed with the hide.
+  void HideFor(const std::string& bdf, const hiding::Assignment& a) {
+    hiding::HideOptions o;
+    o.assignment = a;
+    auto r = MakeHider().Hide({bdf}, o);
+    ASSERT_TRUE(r) << r.error().ToString();
+  }
+  // Records `a` on a device that is hidden already (not managed).
+  void Assign(const std::string& bdf, const hiding::Assignment& a) {
+    auto ledger = hiding::Ledger::Load(host_.root());
+    ASSERT_TRUE(ledger);
+    hiding::LedgerEntry e = *FindEntry(*ledger, bdf);
+    e.assignment = a;
+    ledger->Upsert(e);
+    ASSERT_TRUE(ledger->Save());
+  }
+  hiding::Ledger Ledger() { return *hiding::Ledger::Load(host_.root()); }
+  // A copy: the entry outlives the ledger it was read from.
+  std::optional<hiding::LedgerEntry> Entry(const std::string& bdf) {
+    hiding::Ledger ledger = Ledger();
+    const hiding::LedgerEntry* e = FindEntry(ledger, bdf);
+    return e ? std::optional<hiding::LedgerEntry>(*e) : std::nullopt;
+  }
+
+  FakeHost host_;
+  KernelSim sim_{host_};
+};
 
 }  // namespace devpass::testing
