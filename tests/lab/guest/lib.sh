@@ -168,6 +168,12 @@ lab_vmm_prepare() {
 #                                   run's output (default $LAB_OUT); empty if none
 #   lab_dmar_faults BDF             number of IOMMU (DMAR) faults dmesg has for BDF
 #   lab_qemu_prepare                QEMU from the extra disk (lab.qemu-disk), /dev/kvm
+#   lab_devpass_guest INITRD [DEVPASS-RUN-ARGS...]
+#                                   boots /lab/guest/vmlinuz + INITRD with
+#                                   `devpass run --cmdline quiet ARGS` (e.g.
+#                                   --mem 128 --device BDF --name N); like
+#                                   lab_run: $LAB_OUT, $LAB_RC;
+#                                   LAB_GUEST_SECONDS = wall time
 #   lab_qemu_guest [--mem MIB] [--device BDF]... [--cmdline S] [--timeout S]
 #                  INITRD [QEMU-ARGS...]
 #                                   boots /lab/guest/vmlinuz + INITRD under
@@ -310,4 +316,12 @@ lab_qemu_guest() {
   LAB_GUEST_SECONDS=$(awk "BEGIN{printf \"%.1f\", $t1 - $t0}")
   echo "  (guest ran ${LAB_GUEST_SECONDS}s)"
   return $LAB_RC
+}
+lab_devpass_guest() {
+  local img=$1 t0 t1
+  shift
+  t0=$(cut -d' ' -f1 /proc/uptime)
+  lab_run timeout 700 devpass run --kernel /lab/guest/vmlinuz --initrd "$img" --cmdline quiet "$@"
+  t1=$(cut -d' ' -f1 /proc/uptime)
+  LAB_GUEST_SECONDS=$(awk "BEGIN{printf \"%.1f\", $t1 - $t0}")
 }

@@ -14,14 +14,6 @@ NIC=$(lab_find_dev $LAB_ID_E1000E 1)
 NVME=$(lab_find_dev $LAB_ID_NVME 1)
 MIB=${1:-16}
 
-devpass_guest() {
-  local img=$1 t0 t1
-  shift
-  t0=$(cut -d' ' -f1 /proc/uptime)
-  lab_run timeout 700 devpass run --kernel /lab/guest/vmlinuz --initrd "$img" --cmdline quiet "$@"
-  t1=$(cut -d' ' -f1 /proc/uptime)
-  LAB_GUEST_SECONDS=$(awk "BEGIN{printf \"%.1f\", $t1 - $t0}")
-}
 
 lab_step "the lab's side: $NIC on e1000e, $NVME on nvme; the peer NIC up"
 lab_eq "$NIC is on e1000e" e1000e "$(lab_driver "$NIC")"
@@ -42,7 +34,7 @@ G
 lab_run lab-guest-initrd --modules "e1000e nvme" --env NET_TX_MIB="$MIB" --env NET_RX_SHA256="$rx_sha" \
   /tmp/both.img /tmp/both.sh /lab/guest-scripts/net_e1000e.sh /lab/guest-scripts/nvme.sh
 lab_rc "lab-guest-initrd exits 0" 0
-devpass_guest /tmp/both.img --mem 384M --device "$NIC" --device "$NVME" --name two
+lab_devpass_guest /tmp/both.img --mem 384M --device "$NIC" --device "$NVME" --name two
 lab_rc "devpass run exits 0 (the guest powered off)" 0
 lab_eq "the guest's checks all passed" 0 "$(lab_guest_status)"
 lab_out_has "the e1000e was taken from e1000e for the run" "devpass: two: $NIC: hidden for guest 'two': e1000e -> vfio-pci"
@@ -80,7 +72,7 @@ lab_check "the lab's own pattern is still there" \
 lab_step "a hostile guest: MSI-X vector 0 of the e1000e aimed at its own RAM"
 lab_run lab-guest-initrd --modules e1000e --bin /usr/bin/guest_attack \
   --env ATTACK_ARGS="msix-redirect @E1000E" /tmp/msix.img /lab/guest-scripts/attack.sh
-devpass_guest /tmp/msix.img --mem 256M --device "$NIC" --name msix
+lab_devpass_guest /tmp/msix.img --mem 256M --device "$NIC" --name msix
 lab_rc "devpass run exits 0" 0
 lab_out_has "guest: the RAM page stayed unchanged" "^verdict BLOCKED"
 lab_eq "guest_attack: blocked (exit 0)" 0 "$(lab_guest_status)"
