@@ -142,78 +142,58 @@ Status VfioPciDevice::Init() {
 }
 
 Status VfioPciDevice::InitCapabilities(const std::vector<uint8_t>& phys) {
+  // The device's list as VFIO shows it (vfio/pci_config.h walks it safely).
+  const vfio::PciConfigSummary summary = vfio::ParsePciConfig(phys);
   std::vector<uint8_t> kept;
-  uint8_t at = (phys[0x06] & kStatusCapList) ? phys[kCapabilityPointer] & 0xfc : 0;
-  for (int guard = 0; at >= 0x40 && guard < 48; ++guard) {
-    const uint8_t id = phys[at];
-    const uint8_t next = phys[at + 1] & 0xfc;
-    switch (id) {
-      case kCapPm:
-      case kCapVendor:
-      case kCapPcie:
-        kept.push_back(at);
-        kind_[at] = kind_[at + 1] = ByteKind::kShadow;  // id and our next
-        break;
-      case kCapMsi: {
-        MsiCap c;
-        c.offset = at;
-        const uint16_t control = static_cast<uint16_t>(phys[at + 2] | phys[at + 3] << 8);
-        c.is64 = control & (1 << 7);
-        c.per_vector_mask = control & (1 << 8);
-        c.max_vectors = 1u << std::min<uint32_t>((control >> 1) & 7, 5);
-        const uint16_t len = static_cast<uint16_t>(10 + (c.is64 ? 4 : 0) +
-                                                   (c.per_vector_mask ? 10 : 0));
-        for (uint16_t i = 0; i < len && at + i < kConfigSize; ++i) {
-          kind_[at + i] = ByteKind::kShadow;
-          config_.Set8(at + i, 0);
-        }
-        config_.Set8(at, kCapMsi);
-        // Read-only: Multiple Message Capable, 64-bit, per-vector masking.
-        config_.Set16(at + 2, control & 0x018e);
-        config_.SetWritable(at + 2, 0x71);  // enable, Multiple Message Enable
-        for (int i = 0; i < 4; ++i) config_.SetWritable(at + 4 + i, i == 0 ? 0xfc : 0xff);
-        const uint16_t data = at + (c.is64 ? 12 : 8);
-        if (c.is64) for (int i = 0; i < 4; ++i) config_.SetWritable(at + 8 + i, 0xff);
-        config_.SetWritable(data, 0xff);
-        config_.SetWritable(data + 1, 0xff);
-        if (c.per_vector_mask) {
-          const uint32_t mask = c.max_vectors >= 32 ? ~0u : (1u << c.max_vectors) - 1;
-          for (int i = 0; i < 4; ++i) {
-            config_.SetWritable(data + 4 + i, static_cast<uint8_t>(mask >> (8 * i)));
-          }
-        }
-        msi_ = c;
-        kept.push_back(at);
-        break;
+  for (const vfio::PciCapability& cap : summary.capabilities) {
+    const uint8_t at = cap.offset;
+    if (cap.id == kCapPm || cap.id == kCapVendor || cap.id == kCapPcie) {
+      kept.push_back(at);
+      kind_[at] = kind_[at + 1] = ByteKind::kShadow;  // id and our next
+    } else if (cap.id == kCapMsi && summary.msi && summary.msi->offset == at) {
+      vfio::MsiCapability c = *summary.msi;
+      c.max_vectors = std::min(c.max_vectors, 32u);  // §6.8.1.3: at most 32
+      const uint16_t len = static_cast<uint16_t>(10 + (c.is_64bit ? 4 : 0) +
+                                                 (c.per_vector_mask ? 10 : 0));
+      for (uint16_t i = 0; i < len && at + i < kConfigSize; ++i) {
+        kind_[at + i] = ByteKind::kShadow;
+        config_.Set8(at + i, 0);
       }
-      case kCapMsix: {
-        MsixCap c;
-        c.offset = at;
-        const uint16_t control = static_cast<uint16_t>(phys[at + 2] | phys[at + 3] << 8);
-        const uint32_t table = static_cast<uint32_t>(LoadLe(std::span(phys).subspan(at + 4, 4)));
-        const uint32_t pba = static_cast<uint32_t>(LoadLe(std::span(phys).subspan(at + 8, 4)));
-        c.table_bar = table & 7;
-        c.table_offset = table & ~7u;
-        c.pba_bar = pba & 7;
-        c.pba_offset = pba & ~7u;
-        for (uint16_t i = 0; i < 12; ++i) {
-          kind_[at + i] = ByteKind::kShadow;
-          config_.Set8(at + i, phys[at + i]);
-        }
-        config_.Set16(at + 2, control & 0x07ff);  // table size; enable and mask off
-        config_.SetWritable(at + 3, 0xc0);        // MSI-X Enable, Function Mask
-        msix_ = c;
-        msix_table_.emplace((control & 0x07ff) + 1);
-        kept.push_back(at);
-        break;
+      config_.Set8(at, kCapMsi);
+      // Read-only: Multiple Message Capable, 64-bit, per-vector masking.
+      config_.Set16(at + 2, c.control & 0x018e);
+      config_.SetWritable(at + 2, 0x71);  // enable, Multiple Message Enable
+      for (int i = 0; i < 4; ++i) config_.SetWritable(at + 4 + i, i == 0 ? 0xfc : 0xff);
+      const uint16_t data = at + (c.is_64bit ? 12 : 8);
+      if (c.is_64bit) {
+        for (int i = 0; i < 4; ++i) config_.SetWritable(at + 8 + i, 0xff);
       }
-      default:
-        // Unlinked: the guest walking the list never sees it. (AF's FLR,
-        // PCI-X, EA's fixed BAR addresses, VPD... are not the guest's.)
-        kind_[at] = kind_[at + 1] = ByteKind::kZero;
-        break;
+      config_.SetWritable(data, 0xff);
+      config_.SetWritable(data + 1, 0xff);
+      if (c.per_vector_mask) {
+        const uint32_t mask = c.max_vectors >= 32 ? ~0u : (1u << c.max_vectors) - 1;
+        for (int i = 0; i < 4; ++i) {
+          config_.SetWritable(data + 4 + i, static_cast<uint8_t>(mask >> (8 * i)));
+        }
+      }
+      msi_ = c;
+      kept.push_back(at);
+    } else if (cap.id == kCapMsix && summary.msix && summary.msix->offset == at) {
+      const vfio::MsixCapability& c = *summary.msix;
+      for (uint16_t i = 0; i < 12; ++i) {
+        kind_[at + i] = ByteKind::kShadow;
+        config_.Set8(at + i, phys[at + i]);
+      }
+      config_.Set16(at + 2, c.control & 0x07ff);  // table size; enable and mask off
+      config_.SetWritable(at + 3, 0xc0);          // MSI-X Enable, Function Mask
+      msix_ = c;
+      msix_table_.emplace(c.table_size);
+      kept.push_back(at);
+    } else {
+      // Unlinked: the guest walking the list never sees it. (AF's FLR,
+      // PCI-X, EA's fixed BAR addresses, VPD... are not the guest's.)
+      kind_[at] = kind_[at + 1] = ByteKind::kZero;
     }
-    at = next;
   }
   config_.Set8(kCapabilityPointer, kept.empty() ? 0 : kept.front());
   for (size_t i = 0; i < kept.size(); ++i) {

@@ -50,6 +50,7 @@
 #include "pci/pci_device.h"
 #include "vfio/device.h"
 #include "vfio/handles.h"
+#include "vfio/pci_config.h"
 
 namespace devpass::pci {
 
@@ -122,20 +123,6 @@ class VfioPciDevice : public PciDevice {
     std::vector<RegistrationPtr> live;  // while decoded at `live_address`
     uint64_t live_address = 0;
   };
-  struct MsiCap {
-    uint8_t offset = 0;
-    bool is64 = false;
-    bool per_vector_mask = false;
-    uint32_t max_vectors = 1;
-  };
-  struct MsixCap {
-    uint8_t offset = 0;
-    uint8_t table_bar = 0;
-    uint32_t table_offset = 0;
-    uint8_t pba_bar = 0;
-    uint32_t pba_offset = 0;
-  };
-
   VfioPciDevice(vfio::Device device, GuestPlatform& platform, PassthroughOptions options);
   Status Init();
   Status InitCapabilities(const std::vector<uint8_t>& phys);
@@ -175,8 +162,8 @@ class VfioPciDevice : public PciDevice {
   ConfigSpace config_;                       // shadow bytes + write masks
   std::array<ByteKind, kConfigSize> kind_{};
   std::vector<BarState> bars_;
-  std::optional<MsiCap> msi_;
-  std::optional<MsixCap> msix_;
+  std::optional<vfio::MsiCapability> msi_;    // emulated
+  std::optional<vfio::MsixCapability> msix_;  // emulated
   std::optional<MsixTable> msix_table_;
   uint8_t interrupt_pin_ = 0;
 

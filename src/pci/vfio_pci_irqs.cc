@@ -77,7 +77,7 @@ bool VfioPciDevice::MsixFunctionMasked() const {
 
 bool VfioPciDevice::MsiVectorMasked(uint32_t vector) const {
   if (!msi_ || !msi_->per_vector_mask) return false;
-  const uint16_t mask_reg = msi_->offset + (msi_->is64 ? 16 : 12);
+  const uint16_t mask_reg = msi_->offset + (msi_->is_64bit ? 16 : 12);
   return (ShadowRead32(mask_reg) >> vector) & 1;
 }
 
@@ -93,7 +93,7 @@ std::optional<MsiMessage> VfioPciDevice::MsiMessageFor(uint32_t vector) const {
   MsiMessage m;
   m.address = ShadowRead32(msi_->offset + 4);
   uint16_t data_reg = msi_->offset + 8;
-  if (msi_->is64) {
+  if (msi_->is_64bit) {
     m.address |= static_cast<uint64_t>(ShadowRead32(msi_->offset + 8)) << 32;
     data_reg = msi_->offset + 12;
   }
