@@ -4,7 +4,7 @@
 // nested guest (devpass run, or QEMU with -device vfio-pci), or natively on a
 // lab booted with --no-iommu (the baseline). Same binary everywhere.
 //
-//   guest_edu [BDF] [--bench N] [--dma-to GPA [--peek]] [--dma-from GPA]
+//   guest_edu [BDF] [--intx] [--bench N] [--dma-to GPA [--peek]] [--dma-from GPA]
 //
 // Without BDF: the first 1234:11e8 device. It loads vfio in no-IOMMU mode
 // (modprobe, or the parameter if vfio is loaded), binds the edu to vfio-pci
@@ -16,6 +16,13 @@
 // DMA addresses are physical (guest-physical in a guest: the VMM maps guest
 // RAM in the real IOMMU with IOVA = GPA), from /proc/self/pagemap.
 //
+// --intx         INTx instead of MSI (the other options are ignored): enable
+//                VFIO_PCI_INTX_IRQ_INDEX with an eventfd, then 5 rounds of a
+//                factorial with the raise-interrupt bit; each waits for the
+//                eventfd, acks in the edu (0x64), then unmasks the line through
+//                VFIO (ACTION_UNMASK): VFIO masks INTx when it fires, so a lost
+//                unmask (or, under a VMM, a lost KVM irqfd resample) shows as a
+//                timeout in round 2. "ok intx round N: ..." lines.
 // --bench N      also time N MMIO reads, N MSI round trips (raise register ->
 //                eventfd), min(N,5) 2 KiB DMA round trips: "bench ..." lines.
 // --dma-to GPA   then make the edu write 2 KiB of a marker to GPA (an address
@@ -250,6 +257,97 @@ bool SetMsi(int device, int efd) {
   return ::ioctl(device, VFIO_DEVICE_SET_IRQS, set) == 0;
 }
 
+double Since(Clock::time_point t0, double scale) {
+  return std::chrono::duration<double>(Clock::now() - t0).count() * scale;
+}
+
+// INTx (the edu's pin) -> EFD, or off when EFD < 0.
+bool SetIntx(int device, int efd) {
+  char buf[sizeof(vfio_irq_set) + sizeof(int32_t)] = {};
+  auto* set = reinterpret_cast<vfio_irq_set*>(buf);
+  set->argsz = sizeof(buf);
+  set->index = VFIO_PCI_INTX_IRQ_INDEX;
+  set->start = 0;
+  if (efd >= 0) {
+    set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
+    set->count = 1;
+    std::memcpy(set->data, &efd, sizeof(int32_t));
+  } else {
+    set->flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
+    set->count = 0;
+    set->argsz = sizeof(vfio_irq_set);
+  }
+  return ::ioctl(device, VFIO_DEVICE_SET_IRQS, set) == 0;
+}
+
+// VFIO masks INTx each time it fires (the line is level-triggered and shared
+// with nobody it could tell apart); the user unmasks once the device is quiet.
+bool UnmaskIntx(int device) {
+  vfio_irq_set set{};
+  set.argsz = sizeof(set);
+  set.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK;
+  set.index = VFIO_PCI_INTX_IRQ_INDEX;
+  set.start = 0;
+  set.count = 1;
+  return ::ioctl(device, VFIO_DEVICE_SET_IRQS, &set) == 0;
+}
+
+// The kernel's line for vfio-pci's INTx handler ("vfio-intx(BDF)").
+std::string IntxProcLine(const std::string& bdf) {
+  auto text = ReadText("/proc/interrupts").value_or("");
+  size_t at = text.find("vfio-intx(" + bdf + ")");
+  if (at == std::string::npos) return "(no vfio-intx line in /proc/interrupts)";
+  size_t b = text.rfind('\n', at);
+  b = b == std::string::npos ? 0 : b + 1;
+  std::string line = text.substr(b, text.find('\n', at) - b);
+  std::string out;  // squeeze the column padding
+  for (char c : line) {
+    if (c == ' ' && (out.empty() || out.back() == ' ')) continue;
+    out += c;
+  }
+  return out;
+}
+
+void IntxRounds(const std::string& bdf, int dev, const Bar& bar, int rounds) {
+  vfio_irq_info info{};
+  info.argsz = sizeof(info);
+  info.index = VFIO_PCI_INTX_IRQ_INDEX;
+  bool have = ::ioctl(dev, VFIO_DEVICE_GET_IRQ_INFO, &info) == 0 && info.count == 1;
+  Report(have, "INTx irq info", "count %u flags 0x%x (want 1, maskable 0x%x)", info.count,
+         info.flags, VFIO_IRQ_INFO_MASKABLE);
+  if (!have) return;
+  Fd efd(::eventfd(0, EFD_CLOEXEC));
+  bool on = efd.get() >= 0 && SetIntx(dev, efd.get());
+  Report(on, "INTx enabled", "VFIO_DEVICE_SET_IRQS INTx index, eventfd %d: %s", efd.get(),
+         on ? "ok" : std::strerror(errno));
+  if (!on) return;
+  AckIrq(bar);
+  for (int r = 1; r <= rounds; ++r) {
+    uint32_t n = 4 + static_cast<uint32_t>(r);  // 5! .. 9!
+    uint32_t want = 1;
+    for (uint32_t k = 2; k <= n; ++k) want *= k;
+    bar.Write32(kStatus, kStatusIrqFact);
+    auto t0 = Clock::now();
+    bar.Write32(kFactorial, n);
+    uint64_t events = WaitEvent(efd.get());
+    double ms = Since(t0, 1e3);
+    bool done = WaitClear(bar, kStatus, kStatusComputing);
+    uint32_t status = AckIrq(bar);  // edu drops its line once irq status is 0
+    uint32_t result = bar.Read32(kFactorial);
+    bool unmasked = UnmaskIntx(dev);
+    int saved = errno;
+    Report(events > 0 && done && result == want && (status & kIrqFact) && unmasked,
+           ("intx round " + std::to_string(r)).c_str(),
+           "%u! = %u, eventfd %llu after %.1f ms, irq status 0x%x, unmask %s", n, result,
+           static_cast<unsigned long long>(events), ms, status,
+           unmasked ? "ok" : std::strerror(saved));
+    if (!events) break;  // masked for good: the next rounds would only time out
+  }
+  bar.Write32(kStatus, 0);
+  Info("%s", IntxProcLine(bdf).c_str());
+  SetIntx(dev, -1);
+}
+
 struct Stats {
   std::vector<double> v;
   void Print(const char* name, const char* unit) {
@@ -261,9 +359,6 @@ struct Stats {
     std::fflush(stdout);
   }
 };
-double Since(Clock::time_point t0, double scale) {
-  return std::chrono::duration<double>(Clock::now() - t0).count() * scale;
-}
 
 void Bench(const Bar& bar, int efd, const LowPages& pages, int n) {
   Stats mmio, msi, dma;
@@ -359,7 +454,7 @@ void AttackDmaFrom(const Bar& bar, const LowPages& pages, uint64_t gpa) {
        Hex(pages[1].va, 16).c_str(), kept ? "unchanged: nothing was read" : "overwritten");
 }
 
-int Run(const std::string& bdf, int bench, std::optional<uint64_t> dma_to, bool peek,
+int Run(const std::string& bdf, bool intx, int bench, std::optional<uint64_t> dma_to, bool peek,
         std::optional<uint64_t> dma_from) {
   Info("guest_edu on %s (kernel %s)", bdf.c_str(),
        ReadText("/proc/sys/kernel/osrelease").value_or("?").c_str());
@@ -392,6 +487,12 @@ int Run(const std::string& bdf, int bench, std::optional<uint64_t> dma_to, bool 
   bar.Write32(kLiveness, 0x5eed1234);
   uint32_t inv = bar.Read32(kLiveness);
   Report(inv == ~0x5eed1234u, "liveness register", "wrote 0x5eed1234, read 0x%08x", inv);
+
+  if (intx) {
+    IntxRounds(bdf, dev, bar, 5);
+    if (map) ::munmap(const_cast<uint8_t*>(map), v.bar0.size);
+    return 0;
+  }
 
   Fd efd(::eventfd(0, EFD_CLOEXEC));
   bool msi = efd.get() >= 0 && SetMsi(dev, efd.get());
@@ -464,7 +565,7 @@ int Run(const std::string& bdf, int bench, std::optional<uint64_t> dma_to, bool 
 int main(int argc, char** argv) {
   std::string bdf;
   int bench = 0;
-  bool peek = false;
+  bool peek = false, intx = false;
   std::optional<uint64_t> dma_to, dma_from;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -475,12 +576,14 @@ int main(int argc, char** argv) {
       dma_to = ParseU64(argv[++i]);
     } else if (a == "--dma-from" && next && ParseU64(next)) {
       dma_from = ParseU64(argv[++i]);
+    } else if (a == "--intx") {
+      intx = true;
     } else if (a == "--peek") {
       peek = true;
     } else if (a[0] != '-' && bdf.empty()) {
       bdf = a;
     } else {
-      std::fprintf(stderr, "usage: guest_edu [BDF] [--bench N] [--dma-to GPA [--peek]] "
+      std::fprintf(stderr, "usage: guest_edu [BDF] [--intx] [--bench N] [--dma-to GPA [--peek]] "
                            "[--dma-from GPA]\n");
       return 2;
     }
@@ -494,7 +597,7 @@ int main(int argc, char** argv) {
     }
     bdf = all.front();
   }
-  Run(bdf, bench, dma_to, peek, dma_from);
+  Run(bdf, intx, bench, dma_to, peek, dma_from);
   std::printf("guest_edu: %d checks, %d failed\n", g_checks, g_failures);
   return g_failures ? 1 : 0;
 }

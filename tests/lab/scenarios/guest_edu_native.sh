@@ -5,6 +5,8 @@
 # of the passthrough benchmark (its "bench" lines).
 # vfio no-IOMMU mode comes from the lab's rebuilt vfio.ko (/lab/noiommu,
 # tests/lab/build): Debian's is built without CONFIG_VFIO_NOIOMMU.
+# Then guest_edu --intx: the INTx path (VFIO trigger eventfd + unmask) the
+# devpass scenario (assign_edu.sh guest 4) repeats in a nested guest.
 # Argument: N for guest_edu --bench N (default 20).
 . /lab/lib.sh
 EDU=$(lab_find_dev $LAB_ID_EDU 1)
@@ -37,4 +39,14 @@ lab_step "a second run finds the device already bound"
 lab_run guest_edu "$EDU"
 lab_rc "guest_edu exits 0 again" 0
 lab_out_has "already on vfio-pci" "^ok bind to vfio-pci: $EDU driver vfio-pci -> vfio-pci"
+
+lab_step "guest_edu $EDU --intx: 5 factorials on INTx, unmasked through VFIO each time"
+lab_run guest_edu "$EDU" --intx
+lab_rc "guest_edu --intx exits 0" 0
+for c in "INTx irq info" "INTx enabled" "intx round 1" "intx round 2" "intx round 3" \
+         "intx round 4" "intx round 5"; do
+  lab_out_has "$c" "^ok $c:"
+done
+lab_out_has "no check failed" "^guest_edu: [0-9]+ checks, 0 failed"
+grep -a 'vfio-intx' "$LAB_OUT"
 lab_done
