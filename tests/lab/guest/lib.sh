@@ -321,7 +321,7 @@ lab_devpass_guest() {
   local img=$1 t0 t1
   shift
   t0=$(cut -d' ' -f1 /proc/uptime)
-  lab_run timeout 700 devpass run --kernel /lab/guest/vmlinuz --initrd "$img" --cmdline quiet "$@"
+  lab_run timeout 600 devpass run --kernel /lab/guest/vmlinuz --initrd "$img" --cmdline quiet "$@"
   t1=$(cut -d' ' -f1 /proc/uptime)
   LAB_GUEST_SECONDS=$(awk "BEGIN{printf \"%.1f\", $t1 - $t0}")
 }

@@ -238,12 +238,13 @@ bool OpenVfio(const std::string& bdf, Vfio& v) {
   return info;
 }
 
-// MSI vector 0 -> EFD (or off when EFD < 0).
-bool SetMsi(int device, int efd) {
+// Vector 0 of the VFIO interrupt INDEX (MSI or the edu's INTx pin) -> EFD,
+// or the index off when EFD < 0.
+bool SetIrq(int device, uint32_t index, int efd) {
   char buf[sizeof(vfio_irq_set) + sizeof(int32_t)] = {};
   auto* set = reinterpret_cast<vfio_irq_set*>(buf);
   set->argsz = sizeof(buf);
-  set->index = VFIO_PCI_MSI_IRQ_INDEX;
+  set->index = index;
   set->start = 0;
   if (efd >= 0) {
     set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
@@ -256,29 +257,13 @@ bool SetMsi(int device, int efd) {
   }
   return ::ioctl(device, VFIO_DEVICE_SET_IRQS, set) == 0;
 }
+bool SetMsi(int device, int efd) { return SetIrq(device, VFIO_PCI_MSI_IRQ_INDEX, efd); }
+bool SetIntx(int device, int efd) { return SetIrq(device, VFIO_PCI_INTX_IRQ_INDEX, efd); }
 
 double Since(Clock::time_point t0, double scale) {
   return std::chrono::duration<double>(Clock::now() - t0).count() * scale;
 }
 
-// INTx (the edu's pin) -> EFD, or off when EFD < 0.
-bool SetIntx(int device, int efd) {
-  char buf[sizeof(vfio_irq_set) + sizeof(int32_t)] = {};
-  auto* set = reinterpret_cast<vfio_irq_set*>(buf);
-  set->argsz = sizeof(buf);
-  set->index = VFIO_PCI_INTX_IRQ_INDEX;
-  set->start = 0;
-  if (efd >= 0) {
-    set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
-    set->count = 1;
-    std::memcpy(set->data, &efd, sizeof(int32_t));
-  } else {
-    set->flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
-    set->count = 0;
-    set->argsz = sizeof(vfio_irq_set);
-  }
-  return ::ioctl(device, VFIO_DEVICE_SET_IRQS, set) == 0;
-}
 
 // VFIO masks INTx each time it fires (the line is level-triggered and shared
 // with nobody it could tell apart); the user unmasks once the device is quiet.

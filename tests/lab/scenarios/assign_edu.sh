@@ -22,22 +22,12 @@ N=${1:-20}
 MEM=128                   # MiB: edu reaches 28 bits, so the wild GPA must be below 256 MiB
 WILD=0x0c000000           # 192 MiB: above the guest's RAM, below edu's DMA mask
 
-# devpass_guest INITRD DEVPASS-RUN-ARGS...: like lab_run, timed.
-devpass_guest() {
-  local img=$1 t0 t1
-  shift
-  t0=$(cut -d' ' -f1 /proc/uptime)
-  lab_run timeout 600 devpass run --kernel /lab/guest/vmlinuz --initrd "$img" --cmdline quiet "$@"
-  t1=$(cut -d' ' -f1 /proc/uptime)
-  LAB_GUEST_SECONDS=$(awk "BEGIN{printf \"%.1f\", $t1 - $t0}")
-}
-
 lab_step "guest 1: guest_edu --bench $N, edu $EDU hidden for the run"
 lab_eq "$EDU starts with no driver" "" "$(lab_driver "$EDU")"
 lab_run lab-guest-initrd --modules vfio-pci --bin /usr/bin/guest_edu \
   --env EDU_ARGS="--bench $N" /tmp/edu.img /lab/guest-scripts/edu.sh
 lab_rc "lab-guest-initrd exits 0" 0
-devpass_guest /tmp/edu.img --mem $MEM --device "$EDU" --name edu1
+lab_devpass_guest /tmp/edu.img --mem $MEM --device "$EDU" --name edu1
 lab_rc "devpass run exits 0 (the guest powered off)" 0
 lab_eq "the guest script exits 0" 0 "$(lab_guest_status)"
 lab_out_has "devpass hid the edu for the run" "devpass: edu1: $EDU: hidden for guest 'edu1'"
@@ -61,7 +51,7 @@ lab_step "guest 2: DMA to GPA $WILD, outside the guest's $MEM MiB"
 before=$(lab_dmar_faults "$EDU")
 lab_run lab-guest-initrd --modules vfio-pci --bin /usr/bin/guest_edu \
   --env EDU_ARGS="--dma-to $WILD --peek" /tmp/wild.img /lab/guest-scripts/edu.sh
-devpass_guest /tmp/wild.img --mem $MEM --device "$EDU" --name edu2
+lab_devpass_guest /tmp/wild.img --mem $MEM --device "$EDU" --name edu2
 lab_rc "devpass run exits 0" 0
 lab_out_has "guest: the edu took the DMA" "^ok dma-to issued:"
 lab_out_has "guest: the marker did not land at $WILD" "^ok dma-to did not land:"
@@ -73,7 +63,7 @@ dmesg | grep -E "DMAR: \[DMA Write.*Request device \[${EDU#0000:}\]" | tail -1
 lab_step "guest 3: BAR0 of one edu onto guest RAM, then onto the other edu's BAR"
 lab_run lab-guest-initrd --bin /usr/bin/guest_attack \
   --env ATTACK_ARGS="bar-onto-ram @EDU @EDU2" /tmp/bar.img /lab/guest-scripts/attack.sh
-devpass_guest /tmp/bar.img --mem $MEM --device "$EDU" --device "$EDU2" --name bars
+lab_devpass_guest /tmp/bar.img --mem $MEM --device "$EDU" --device "$EDU2" --name bars
 lab_rc "devpass run exits 0" 0
 lab_out_has "guest: the RAM page kept its contents" "^observed: BAR0 reads back .*; page unchanged; a write to it reads back"
 lab_out_has "guest: verdict BLOCKED for RAM" "^verdict BLOCKED: guest RAM kept its contents"
@@ -87,7 +77,7 @@ lab_step "guest 4: INTx, edu $EDU"
 lab_run lab-guest-initrd --modules vfio-pci --bin /usr/bin/guest_edu \
   --env EDU_ARGS="--intx" /tmp/intx.img /lab/guest-scripts/edu.sh
 lab_rc "lab-guest-initrd exits 0" 0
-devpass_guest /tmp/intx.img --mem $MEM --device "$EDU" --name intx
+lab_devpass_guest /tmp/intx.img --mem $MEM --device "$EDU" --name intx
 lab_rc "devpass run exits 0 (the guest powered off)" 0
 lab_eq "the guest script exits 0" 0 "$(lab_guest_status)"
 lab_out_has "devpass wired the edu's INTx to a GSI" "devpass: intx: .*INTx on GSI"
