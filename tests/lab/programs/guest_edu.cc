@@ -4,7 +4,8 @@
 // nested guest (devpass run, or QEMU with -device vfio-pci), or natively on a
 // lab booted with --no-iommu (the baseline). Same binary everywhere.
 //
-//   guest_edu [BDF] [--intx] [--bench N] [--dma-to GPA [--peek]] [--dma-from GPA]
+//   guest_edu [BDF] [--intx] [--bench N [--label WAY]] [--dma-to GPA [--peek]]
+//             [--dma-from GPA]
 //
 // Without BDF: the first 1234:11e8 device. It loads vfio in no-IOMMU mode
 // (modprobe, or the parameter if vfio is loaded), binds the edu to vfio-pci
@@ -25,6 +26,9 @@
 //                timeout in round 2. "ok intx round N: ..." lines.
 // --bench N      also time N MMIO reads, N MSI round trips (raise register ->
 //                eventfd), min(N,5) 2 KiB DMA round trips: "bench ..." lines.
+// --label WAY    with --bench: min(N,20) DMA round trips, and every sample
+//                also as "BENCH edu.msi_rtt WAY us" / "BENCH edu.dma WAY MB/s"
+//                for bench/report (the benchmark harness, bench/lab/run).
 // --dma-to GPA   then make the edu write 2 KiB of a marker to GPA (an address
 //                the guest does not own: above its RAM). The verdict is the
 //                host's: its IOMMU must log a fault for the device. --peek
@@ -345,7 +349,13 @@ struct Stats {
   }
 };
 
-void Bench(const Bar& bar, int efd, const LowPages& pages, int n) {
+// Raw samples for bench/report, which takes the statistics of every way.
+void PrintSamples(const char* metric, const std::string& way, const std::vector<double>& v) {
+  for (double x : v) std::printf("BENCH %s %s %.3f\n", metric, way.c_str(), x);
+  std::fflush(stdout);
+}
+
+void Bench(const Bar& bar, int efd, const LowPages& pages, int n, const std::string& label) {
   Stats mmio, msi, dma;
   for (int i = 0; i < n; ++i) {
     auto t0 = Clock::now();
@@ -364,16 +374,21 @@ void Bench(const Bar& bar, int efd, const LowPages& pages, int n) {
     }
     msi.v.push_back(us);
   }
-  for (int i = 0; i < std::min(n, 5); ++i) {
+  Stats mbps;
+  for (int i = 0; i < std::min(n, label.empty() ? 5 : 20); ++i) {
     auto t0 = Clock::now();
     bool ok = Dma(bar, pages[0].pa, kEduBuffer, kXfer, false, false) &&
               Dma(bar, kEduBuffer, pages[1].pa, kXfer, true, false);
     if (!ok) break;
     dma.v.push_back(Since(t0, 1e3));
+    mbps.v.push_back(2.0 * kXfer / Since(t0, 1e6));  // bytes/us = MB/s: in and out
   }
   mmio.Print("mmio_read", "ns");
   msi.Print("msi_roundtrip", "us");
   dma.Print("dma_2k_roundtrip", "ms");
+  if (label.empty()) return;
+  PrintSamples("edu.msi_rtt", label, msi.v);
+  PrintSamples("edu.dma", label, mbps.v);
 }
 
 // Reads kXfer bytes of physical memory at PA through an mmap of /dev/mem
@@ -439,7 +454,8 @@ void AttackDmaFrom(const Bar& bar, const LowPages& pages, uint64_t gpa) {
        Hex(pages[1].va, 16).c_str(), kept ? "unchanged: nothing was read" : "overwritten");
 }
 
-int Run(const std::string& bdf, bool intx, int bench, std::optional<uint64_t> dma_to, bool peek,
+int Run(const std::string& bdf, bool intx, int bench, const std::string& label,
+        std::optional<uint64_t> dma_to, bool peek,
         std::optional<uint64_t> dma_from) {
   Info("guest_edu on %s (kernel %s)", bdf.c_str(),
        ReadText("/proc/sys/kernel/osrelease").value_or("?").c_str());
@@ -523,7 +539,7 @@ int Run(const std::string& bdf, bool intx, int bench, std::optional<uint64_t> dm
       Report(events > 0 && (status & kIrqDma), "DMA completion MSI",
              "eventfd %llu, irq status 0x%x", static_cast<unsigned long long>(events), status);
     }
-    if (bench > 0 && msi) Bench(bar, efd.get(), pages, bench);
+    if (bench > 0 && msi) Bench(bar, efd.get(), pages, bench, label);
     for (auto [gpa, to] : {std::pair{dma_to, true}, std::pair{dma_from, false}}) {
       if (!gpa) continue;
       if (*gpa + kXfer > kEduDmaLimit) {
@@ -550,6 +566,7 @@ int Run(const std::string& bdf, bool intx, int bench, std::optional<uint64_t> dm
 int main(int argc, char** argv) {
   std::string bdf;
   int bench = 0;
+  std::string label;
   bool peek = false, intx = false;
   std::optional<uint64_t> dma_to, dma_from;
   for (int i = 1; i < argc; ++i) {
@@ -557,6 +574,8 @@ int main(int argc, char** argv) {
     const char* next = i + 1 < argc ? argv[i + 1] : nullptr;
     if (a == "--bench" && next && ParseU64(next)) {
       bench = static_cast<int>(*ParseU64(argv[++i]));
+    } else if (a == "--label" && next) {
+      label = argv[++i];
     } else if (a == "--dma-to" && next && ParseU64(next)) {
       dma_to = ParseU64(argv[++i]);
     } else if (a == "--dma-from" && next && ParseU64(next)) {
@@ -568,7 +587,8 @@ int main(int argc, char** argv) {
     } else if (a[0] != '-' && bdf.empty()) {
       bdf = a;
     } else {
-      std::fprintf(stderr, "usage: guest_edu [BDF] [--intx] [--bench N] [--dma-to GPA [--peek]] "
+      std::fprintf(stderr, "usage: guest_edu [BDF] [--intx] [--bench N [--label WAY]] "
+                           "[--dma-to GPA [--peek]] "
                            "[--dma-from GPA]\n");
       return 2;
     }
@@ -582,7 +602,7 @@ int main(int argc, char** argv) {
     }
     bdf = all.front();
   }
-  Run(bdf, intx, bench, dma_to, peek, dma_from);
+  Run(bdf, intx, bench, label, dma_to, peek, dma_from);
   std::printf("guest_edu: %d checks, %d failed\n", g_checks, g_failures);
   return g_failures ? 1 : 0;
 }
