@@ -12,7 +12,9 @@
 // each with the median CPU time (user + system), which stays meaningful when
 // other jobs compete for the cores.
 //
-// Usage: list_scale [--runs N] [--devices N] [--keep]
+// Usage: list_scale [--runs N] [--devices N] [--keep] [--bench-lines]
+//   --bench-lines  also print every exec run as "BENCH list.devicesN devpass
+//                  MS" for bench_report (bench/lab/run's table)
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -163,6 +165,7 @@ struct Stats {
   double median, min, max;
   double cpu_median;  // user + system CPU time: what the work costs when the
                       // machine is shared, independent of waiting for a core
+  std::vector<double> samples;  // wall ms, in run order
 };
 
 double CpuMs(int who) {
@@ -185,9 +188,11 @@ Stats Measure(int runs, const std::function<void()>& fn,
     cpu.push_back(CpuMs(who) - c0);
     ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
   }
+  std::vector<double> samples = ms;
   std::sort(ms.begin(), ms.end());
   std::sort(cpu.begin(), cpu.end());
-  return {ms[ms.size() / 2], ms.front(), ms.back(), cpu[cpu.size() / 2]};
+  return {ms[ms.size() / 2], ms.front(), ms.back(), cpu[cpu.size() / 2],
+          std::move(samples)};
 }
 
 void Report(const char* what, const Stats& s) {
@@ -217,7 +222,7 @@ int RunDevpass(const fs::path& root) {
 
 int main(int argc, char** argv) {
   int runs = 7, devices = 4096;
-  bool keep = false;
+  bool keep = false, bench_lines = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--runs" && i + 1 < argc)
@@ -226,6 +231,8 @@ int main(int argc, char** argv) {
       devices = std::atoi(argv[++i]);
     else if (a == "--keep")
       keep = true;
+    else if (a == "--bench-lines")
+      bench_lines = true;
   }
   std::string tmpl =
       (fs::temp_directory_path() / "devpass-bench-XXXXXX").string();
@@ -282,9 +289,13 @@ int main(int argc, char** argv) {
            sink += devpass::cli::ListJson(*listing).dump(2).size();
          }));
   int exec_rc = 0;
-  Report("exec: devpass --root DIR list --json",
-         Measure(
-             runs, [&] { exec_rc |= RunDevpass(dir); }, RUSAGE_CHILDREN));
+  Stats exec = Measure(
+      runs, [&] { exec_rc |= RunDevpass(dir); }, RUSAGE_CHILDREN);
+  Report("exec: devpass --root DIR list --json", exec);
+  if (bench_lines) {
+    for (double ms : exec.samples)
+      std::printf("BENCH list.devices%d devpass %.3f\n", devices, ms);
+  }
   if (exec_rc != 0)
     std::printf("warning: devpass exited with a non-zero status\n");
   if (!keep) fs::remove_all(dir);
