@@ -118,7 +118,7 @@ guest_done() {
   shift
   expect "$@"
 }
-NET="net.tx net.rx net.rtt" NVME="nvme.seq_read nvme.rand_read" EDU="edu.msi_rtt edu.dma"
+M_NET="net.tx net.rx net.rtt" M_NVME="nvme.seq_read nvme.rand_read" M_EDU="edu.msi_rtt edu.dma"
 qemu_disk() { echo "/dev/$(lab_nvme_disk "$NVME")"; }
 
 case $PART in
@@ -129,7 +129,7 @@ edu-native)
   lab_rc "vfio-pci in no-IOMMU mode" 0
   lab_run guest_edu "$EDU" --bench "$EDU_N" --label native
   lab_rc "guest_edu natively" 0
-  expect native $EDU
+  expect native $M_EDU
   ;;
 native)
   peer_up
@@ -139,12 +139,12 @@ native)
     BENCH_NET_MIB="$NET_MIB" BENCH_RR="$RR" BENCH_PEER=$LAB_NET_PEER_ADDR \
     BENCH_ADDR=$LAB_NET_GUEST_ADDR/24 sh /tmp/bench-guest.sh
   lab_rc "network natively ($NIC in a namespace)" 0
-  expect native $NET
+  expect native $M_NET
   lab_netns_del bench
   lab_run env BENCH_WAY=native BENCH_PARTS=nvme BENCH_RUNS="$RUNS" BENCH_RAND_OPS="$RAND_OPS" \
     BENCH_DISK="$(qemu_disk)" sh /tmp/bench-guest.sh
   lab_rc "NVMe natively" 0
-  expect native $NVME
+  expect native $M_NVME
   ;;
 devpass)
   lab_vmm_prepare
@@ -152,7 +152,7 @@ devpass)
   guest_img /tmp/g.img devpass "edu net nvme" "vfio-pci e1000e nvme"
   lab_devpass_guest /tmp/g.img --mem "${MEM}M" --device "$EDU" --device "$NIC" \
     --device "$NVME" --name bench
-  guest_done devpass devpass $EDU $NET $NVME
+  guest_done devpass devpass $M_EDU $M_NET $M_NVME
   ;;
 qemu-vfio)
   lab_qemu_prepare
@@ -161,7 +161,7 @@ qemu-vfio)
   for d in $EDU $NIC $NVME; do lab_run devpass hide "$d"; lab_rc "hide $d" 0; done
   lab_qemu_guest --mem "$MEM" --timeout $TIMEOUT --device "$EDU" --device "$NIC" \
     --device "$NVME" /tmp/g.img
-  guest_done qemu-vfio qemu-vfio $EDU $NET $NVME
+  guest_done qemu-vfio qemu-vfio $M_EDU $M_NET $M_NVME
   for d in $EDU $NIC $NVME; do lab_run devpass unhide "$d"; done
   ;;
 qemu-emulated | virtio)
@@ -185,7 +185,7 @@ qemu-emulated | virtio)
       -netdev tap,id=n0,ifname=tap0,script=no,downscript=no \
       -device e1000e,netdev=n0,romfile= $DRIVE -device nvme,drive=d0,serial=bench
   fi
-  guest_done "$PART" "$PART" $NET $NVME
+  guest_done "$PART" "$PART" $M_NET $M_NVME
   ;;
 launch)
   lab_qemu_prepare
