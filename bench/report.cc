@@ -53,6 +53,7 @@ struct WayInfo {
 constexpr WayInfo kWays[] = {
     {"native", "native (lab host driver)"},
     {"devpass", "devpass passthrough"},
+    {"devpass-thp", "devpass, --thp"},
     {"devpass-hugepages", "devpass, huge pages"},
     {"qemu-vfio", "QEMU vfio-pci"},
     {"qemu", "QEMU"},
