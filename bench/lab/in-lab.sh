@@ -11,6 +11,8 @@
 #                 its traffic crosses the wire) against its twin 00:04.0, and
 #                 the lab's NVMe through its own nvme driver
 #   devpass       one devpass guest owning the edu, the e1000e and the NVMe
+#   devpass-thp   the same with --thp: guest RAM madvised for transparent
+#                 huge pages, as QEMU does with its RAM by default
 #   qemu-vfio     the same guest under QEMU -accel kvm, -device vfio-pci x3
 #   qemu-emulated QEMU's e1000e and nvme models: the NIC on a tap bridged to
 #                 the lab's 00:03.0, the drive backed by the lab's NVMe
@@ -91,8 +93,10 @@ tap_bridge() {
   local ifc
   lab_run modprobe -a tun bridge vhost_net
   ifc=$(lab_netifs "$NIC" | head -1)
-  # busybox: brctl and tunctl (its ip has no "link add" or "tuntap").
-  brctl addbr br0 && brctl stp br0 off && brctl setfd br0 0 &&
+  # busybox: brctl and tunctl (its ip has no "link add" or "tuntap"; its
+  # brctl no "stp" or "setfd": sysfs instead). STP is off by default, but a
+  # port still waits forward_delay (15 s) before it forwards.
+  brctl addbr br0 && echo 0 >/sys/class/net/br0/bridge/forward_delay &&
     brctl addif br0 "$ifc" && tunctl -t tap0 >/dev/null && brctl addif br0 tap0 &&
     ip link set "$ifc" up && ip link set tap0 up && ip link set br0 up
   lab_eq "tap0 and $ifc ($NIC) bridged" 0 $?
@@ -146,13 +150,15 @@ native)
   lab_rc "NVMe natively" 0
   expect native $M_NVME
   ;;
-devpass)
+devpass | devpass-thp)
   lab_vmm_prepare
   peer_up
-  guest_img /tmp/g.img devpass "edu net nvme" "vfio-pci e1000e nvme"
+  guest_img /tmp/g.img "$PART" "edu net nvme" "vfio-pci e1000e nvme"
+  thp=; [ "$PART" = devpass-thp ] && thp=--thp
+  # shellcheck disable=SC2086
   lab_devpass_guest /tmp/g.img --mem "${MEM}M" --device "$EDU" --device "$NIC" \
-    --device "$NVME" --name bench
-  guest_done devpass devpass $M_EDU $M_NET $M_NVME
+    --device "$NVME" --name bench $thp
+  guest_done "$PART" "$PART" $M_EDU $M_NET $M_NVME
   ;;
 qemu-vfio)
   lab_qemu_prepare
