@@ -1,5 +1,6 @@
 #include "vmm/console.h"
 
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -60,7 +61,8 @@ class SignalCatcher {
 }  // namespace
 
 VmStop RunAttached(Vm& vm, const AttachOptions& options) {
-  SignalCatcher signals;  // before the vCPU threads exist: they inherit the mask
+  SignalCatcher
+      signals;  // before the vCPU threads exist: they inherit the mask
   if (Status st = vm.Start(); !st) {
     vm.Stop(StopReason::kCrash, st.error().ToString());
     return vm.Wait();
@@ -85,11 +87,13 @@ VmStop RunAttached(Vm& vm, const AttachOptions& options) {
     if (signals.fd() >= 0 && (fds[signal_index].revents & POLLIN)) {
       signalfd_siginfo si;
       if (::read(signals.fd(), &si, sizeof(si)) == sizeof(si)) {
-        vm.Stop(StopReason::kSignal,
-                si.ssi_signo == SIGINT ? "stopped by SIGINT" : "stopped by SIGTERM");
+        vm.Stop(StopReason::kSignal, si.ssi_signo == SIGINT
+                                         ? "stopped by SIGINT"
+                                         : "stopped by SIGTERM");
       }
     }
-    if (input_index < n && (fds[input_index].revents & (POLLIN | POLLHUP | POLLERR))) {
+    if (input_index < n &&
+        (fds[input_index].revents & (POLLIN | POLLHUP | POLLERR))) {
       uint8_t buf[256];
       ssize_t got = ::read(options.input_fd, buf, sizeof(buf));
       if (got <= 0) {
@@ -101,7 +105,8 @@ VmStop RunAttached(Vm& vm, const AttachOptions& options) {
             if (escape) {
               escape = false;
               if (c == 'x' || c == 'X') {
-                vm.Stop(StopReason::kSignal, "stopped from the terminal (Ctrl-A x)");
+                vm.Stop(StopReason::kSignal,
+                        "stopped from the terminal (Ctrl-A x)");
                 break;
               }
               if (c != kCtrlA) pending.push_back(kCtrlA);
@@ -120,7 +125,14 @@ VmStop RunAttached(Vm& vm, const AttachOptions& options) {
       pending.pop_front();
     }
   }
-  return vm.Wait();
+  VmStop stop = vm.Wait();
+  if (stop.reason == StopReason::kSignal && !pending.empty()) {
+    stop.detail += fmt::format(
+        "\n{} bytes of input never taken: the guest had not enabled its UART's "
+        "receive interrupt",
+        pending.size());
+  }
+  return stop;
 }
 
 }  // namespace devpass::vmm

@@ -6,15 +6,57 @@ namespace devpass::vmm {
 
 const char* StopReasonName(StopReason r) {
   switch (r) {
-    case StopReason::kNone: return "running";
-    case StopReason::kPowerOff: return "power-off";
-    case StopReason::kReset: return "reset";
-    case StopReason::kHalted: return "halted";
-    case StopReason::kTripleFault: return "triple fault";
-    case StopReason::kCrash: return "crash";
-    case StopReason::kSignal: return "signal";
+    case StopReason::kNone:
+      return "running";
+    case StopReason::kPowerOff:
+      return "power-off";
+    case StopReason::kReset:
+      return "reset";
+    case StopReason::kHalted:
+      return "halted";
+    case StopReason::kTripleFault:
+      return "triple fault";
+    case StopReason::kCrash:
+      return "crash";
+    case StopReason::kSignal:
+      return "signal";
   }
   return "?";
+}
+
+std::string DescribeExit(const VcpuExit& exit) {
+  struct Describe {
+    std::string operator()(const ExitIo& e) const {
+      return fmt::format("port {:#x} {} ({} byte{}{})", e.port,
+                         e.in ? "in" : "out", e.size, e.size == 1 ? "" : "s",
+                         e.count > 1 ? fmt::format(", x{}", e.count) : "");
+    }
+    std::string operator()(const ExitMmio& e) const {
+      return fmt::format("MMIO {} {:#x} ({} bytes)", e.write ? "write" : "read",
+                         e.addr, e.data.size());
+    }
+    std::string operator()(const ExitHlt&) const { return "HLT"; }
+    std::string operator()(const ExitShutdown&) const {
+      return "shutdown (triple fault)";
+    }
+    std::string operator()(const ExitFailEntry& e) const {
+      return fmt::format("failed entry (hardware reason {:#x})",
+                         e.hardware_reason);
+    }
+    std::string operator()(const ExitSystemEvent& e) const {
+      return fmt::format("system event {}", e.type);
+    }
+    std::string operator()(const ExitInternalError& e) const {
+      return fmt::format("internal error {}", e.suberror);
+    }
+    std::string operator()(const ExitInterrupted&) const {
+      return "interrupted by a signal";
+    }
+    std::string operator()(const ExitUnknown& e) const {
+      return fmt::format("unknown exit reason {}", e.reason);
+    }
+  };
+  return std::visit(Describe{}, exit);
 }
 
 VcpuExit DecodeExit(kvm_run* run, size_t mapping_size) {
@@ -93,11 +135,12 @@ struct Handler {
             "the guest triple-faulted (KVM_EXIT_SHUTDOWN)"};
   }
   ExitOutcome operator()(const ExitFailEntry& f) const {
-    return {StopReason::kCrash,
-            fmt::format("KVM could not enter the guest (KVM_EXIT_FAIL_ENTRY, "
-                        "hardware reason {:#x} on host CPU {}): the initial CPU "
-                        "state is invalid; this is a devpass bug",
-                        f.hardware_reason, f.cpu)};
+    return {
+        StopReason::kCrash,
+        fmt::format("KVM could not enter the guest (KVM_EXIT_FAIL_ENTRY, "
+                    "hardware reason {:#x} on host CPU {}): the initial CPU "
+                    "state is invalid; this is a devpass bug",
+                    f.hardware_reason, f.cpu)};
   }
   ExitOutcome operator()(const ExitSystemEvent& e) const {
     switch (e.type) {
@@ -113,13 +156,15 @@ struct Handler {
   ExitOutcome operator()(const ExitInternalError& e) const {
     return {StopReason::kCrash,
             fmt::format("KVM internal error (suberror {}): KVM could not "
-                        "emulate an instruction of the guest", e.suberror)};
+                        "emulate an instruction of the guest",
+                        e.suberror)};
   }
   ExitOutcome operator()(const ExitInterrupted&) const { return {}; }
   ExitOutcome operator()(const ExitUnknown& u) const {
     return {StopReason::kCrash,
             fmt::format("unexpected vCPU exit (reason {}): devpass does not "
-                        "handle it", u.reason)};
+                        "handle it",
+                        u.reason)};
   }
 };
 

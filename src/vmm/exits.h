@@ -53,6 +53,11 @@ using VcpuExit = std::variant<ExitIo, ExitMmio, ExitHlt, ExitShutdown,
 // outside it decodes as ExitUnknown rather than touching foreign memory.
 VcpuExit DecodeExit(kvm_run* run, size_t mapping_size);
 
+// One line for the user: "port 0x3f8 out (1 byte)", "MMIO write 0xfee000b0
+// (4 bytes)", "HLT". For the report of a guest stopped from the host, where
+// the last exit says what the guest was doing when it stopped making progress.
+std::string DescribeExit(const VcpuExit& exit);
+
 // Why a vCPU (and so the VM) stopped.
 enum class StopReason {
   kNone,           // keep running

@@ -1,5 +1,7 @@
 #include "vmm/serial.h"
 
+#include <fmt/format.h>
+
 namespace devpass::vmm {
 
 void Serial::Read(uint64_t offset, std::span<uint8_t> data) {
@@ -30,6 +32,20 @@ bool Serial::Receive(std::span<const uint8_t> bytes) {
 size_t Serial::rx_pending() const {
   std::lock_guard lock(mu_);
   return rx_.size();
+}
+
+std::string Serial::DescribeState() const {
+  std::lock_guard lock(mu_);
+  return fmt::format(
+      "COM1: IER={:#04x} IIR={:#04x} LSR={:#04x} MCR={:#04x}, {} bytes unread, "
+      "interrupt line {}{}",
+      ier_, Iir(), Lsr(), mcr_, rx_.size(), irq_level_ ? "high" : "low",
+      thr_interrupt_ ? ", THRE interrupt pending" : "");
+}
+
+uint8_t Serial::Lsr() const {
+  // The transmitter is always empty: bytes leave at once.
+  return kLsrThre | kLsrTemt | (rx_.empty() ? 0 : kLsrDr);
 }
 
 uint8_t Serial::Iir() const {
@@ -72,13 +88,13 @@ uint8_t Serial::ReadReg(uint64_t offset) {
     case 4:
       return mcr_;
     case 5:
-      // The transmitter is always empty: bytes leave at once.
-      return kLsrThre | kLsrTemt | (rx_.empty() ? 0 : kLsrDr);
+      return Lsr();
     case 6:
       if (mcr_ & kMcrLoop) {
         // Loopback: RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD.
-        return static_cast<uint8_t>(((mcr_ & 0x02) << 3) | ((mcr_ & 0x01) << 5) |
-                                    ((mcr_ & 0x04) << 4) | ((mcr_ & 0x08) << 4));
+        return static_cast<uint8_t>(
+            ((mcr_ & 0x02) << 3) | ((mcr_ & 0x01) << 5) | ((mcr_ & 0x04) << 4) |
+            ((mcr_ & 0x08) << 4));
       }
       return msr_;
     case 7:

@@ -19,6 +19,7 @@
 #include <functional>
 #include <mutex>
 #include <span>
+#include <string>
 
 #include "pci/address_space.h"
 
@@ -29,7 +30,8 @@ class Serial : public pci::IoHandler {
   using Output = std::function<void(uint8_t)>;
   using IrqLine = std::function<void(bool level)>;
 
-  Serial(Output out, IrqLine irq) : out_(std::move(out)), irq_(std::move(irq)) {}
+  Serial(Output out, IrqLine irq)
+      : out_(std::move(out)), irq_(std::move(irq)) {}
 
   void Read(uint64_t offset, std::span<uint8_t> data) override;
   void Write(uint64_t offset, std::span<const uint8_t> data) override;
@@ -39,6 +41,11 @@ class Serial : public pci::IoHandler {
   // yet (no reader), so the caller keeps them and retries later.
   bool Receive(std::span<const uint8_t> bytes);
   size_t rx_pending() const;
+
+  // "COM1: IER=0x05 IIR=0xc1 LSR=0x60 MCR=0x0b, 0 bytes unread, interrupt
+  // line low": for the report of a guest stopped from the host (a guest
+  // waiting for a UART interrupt that never comes shows it here).
+  std::string DescribeState() const;
 
   static constexpr size_t kRxFifo = 64;
 
@@ -52,10 +59,11 @@ class Serial : public pci::IoHandler {
   static constexpr uint8_t kLsrDr = 0x01, kLsrThre = 0x20, kLsrTemt = 0x40;
 
  private:
-  uint8_t ReadReg(uint64_t offset);   // mu_ held
+  uint8_t ReadReg(uint64_t offset);           // mu_ held
   void WriteReg(uint64_t offset, uint8_t v);  // mu_ held
-  uint8_t Iir() const;  // mu_ held
-  void UpdateIrq();     // mu_ held
+  uint8_t Iir() const;                        // mu_ held
+  uint8_t Lsr() const;                        // mu_ held
+  void UpdateIrq();                           // mu_ held
 
   Output out_;
   IrqLine irq_;
@@ -64,7 +72,7 @@ class Serial : public pci::IoHandler {
   uint8_t ier_ = 0, lcr_ = 0x03, mcr_ = kMcrOut2, scr_ = 0, fcr_ = 0;
   uint8_t dll_ = 0x0c, dlm_ = 0;  // 9600 baud after reset
   uint8_t msr_ = 0xb0;            // DCD, DSR, CTS asserted
-  bool thr_interrupt_ = false;    // THRE interrupt pending (cleared by IIR read)
+  bool thr_interrupt_ = false;  // THRE interrupt pending (cleared by IIR read)
   bool irq_level_ = false;
 };
 

@@ -1,8 +1,8 @@
 #include "vmm/vcpu.h"
 
-#include <cerrno>
-
 #include <fmt/format.h>
+
+#include <cerrno>
 
 #include "vmm/x86_boot.h"
 
@@ -14,9 +14,10 @@ Result<Vcpu> Vcpu::Create(KvmApi& kvm, int vm_fd, int index, size_t run_size) {
   return Vcpu(kvm, index, std::move(fd), std::move(run));
 }
 
-Status Vcpu::Configure(const std::vector<kvm_cpuid_entry2>& supported, int count,
-                       Gpa entry, Gpa boot_params) {
-  DP_RETURN_IF_ERROR(kvm_->SetCpuid(fd_.get(), FilterCpuid(supported, index_, count)));
+Status Vcpu::Configure(const std::vector<kvm_cpuid_entry2>& supported,
+                       int count, Gpa entry, Gpa boot_params) {
+  DP_RETURN_IF_ERROR(
+      kvm_->SetCpuid(fd_.get(), FilterCpuid(supported, index_, count)));
   DP_ASSIGN_OR_RETURN(kvm_lapic_state lapic, kvm_->GetLapic(fd_.get()));
   SetLintVirtualWire(lapic);
   DP_RETURN_IF_ERROR(kvm_->SetLapic(fd_.get(), lapic));
@@ -43,8 +44,11 @@ ExitOutcome Vcpu::RunLoop(const pci::AddressSpace& pio,
               fmt::format("vCPU {}: {}", index_, st.error().ToString())};
     }
     VcpuExit exit = DecodeExit(run_.run(), run_.size());
+    ++exits_;
+    last_exit_ = exit;
     ExitOutcome out = HandleExit(exit, pio, mmio);
-    if (out.stop == StopReason::kTripleFault || out.stop == StopReason::kCrash) {
+    if (out.stop == StopReason::kTripleFault ||
+        out.stop == StopReason::kCrash) {
       out.detail += "\n" + DumpRegisters();
     }
     if (out.stop != StopReason::kNone) {
@@ -61,10 +65,11 @@ void Vcpu::Kick() {
 
 std::string FormatRegisters(int index, const kvm_regs& r, const kvm_sregs& s) {
   auto seg = [](const char* name, const kvm_segment& g) {
-    return fmt::format("  {:3} sel={:#06x} base={:#018x} limit={:#010x} type={} "
-                       "s={} dpl={} p={} l={} db={} g={}\n",
-                       name, g.selector, g.base, g.limit, g.type, g.s, g.dpl,
-                       g.present, g.l, g.db, g.g);
+    return fmt::format(
+        "  {:3} sel={:#06x} base={:#018x} limit={:#010x} type={} "
+        "s={} dpl={} p={} l={} db={} g={}\n",
+        name, g.selector, g.base, g.limit, g.type, g.s, g.dpl, g.present, g.l,
+        g.db, g.g);
   };
   std::string out = fmt::format(
       "vCPU {} registers:\n"
@@ -83,8 +88,15 @@ std::string FormatRegisters(int index, const kvm_regs& r, const kvm_sregs& s) {
 std::string Vcpu::DumpRegisters() const {
   auto regs = kvm_->GetRegs(fd_.get());
   auto sregs = kvm_->GetSregs(fd_.get());
-  if (!regs || !sregs) return fmt::format("vCPU {}: registers unavailable", index_);
+  if (!regs || !sregs)
+    return fmt::format("vCPU {}: registers unavailable", index_);
   return FormatRegisters(index_, *regs, *sregs);
+}
+
+std::string Vcpu::DescribeState() const {
+  return fmt::format("vCPU {}: {} exits reached devpass, the last: {}\n{}",
+                     index_, exits_, exits_ ? DescribeExit(last_exit_) : "none",
+                     DumpRegisters());
 }
 
 }  // namespace devpass::vmm

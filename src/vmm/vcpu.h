@@ -20,7 +20,8 @@ namespace devpass::vmm {
 
 class Vcpu {
  public:
-  static Result<Vcpu> Create(KvmApi& kvm, int vm_fd, int index, size_t run_size);
+  static Result<Vcpu> Create(KvmApi& kvm, int vm_fd, int index,
+                             size_t run_size);
   Vcpu(Vcpu&&) = default;
   Vcpu& operator=(Vcpu&&) = default;
 
@@ -31,7 +32,8 @@ class Vcpu {
                    Gpa entry, Gpa boot_params);
 
   // KVM_RUN until an exit says stop or `stop` is set (after a Kick()).
-  ExitOutcome RunLoop(const pci::AddressSpace& pio, const pci::AddressSpace& mmio,
+  ExitOutcome RunLoop(const pci::AddressSpace& pio,
+                      const pci::AddressSpace& mmio,
                       const std::atomic<bool>& stop);
 
   // Makes the next or current KVM_RUN return (with a signal to the thread).
@@ -39,6 +41,11 @@ class Vcpu {
 
   // RIP, RSP, flags, CR0/2/3/4, EFER and the segments, for crash reports.
   std::string DumpRegisters() const;
+
+  // How many exits reached devpass, the last one, and the registers: what
+  // the guest was doing when the host stopped it (a guest that hangs is
+  // stopped by SIGTERM, e.g. from timeout(1)). Only once RunLoop returned.
+  std::string DescribeState() const;
 
   int index() const { return index_; }
 
@@ -49,6 +56,9 @@ class Vcpu {
   int index_;
   UniqueFd fd_;
   RunMapping run_;  // unmapped before fd_ closes (declared after it)
+  // Written by the vCPU's thread only, read after it was joined.
+  uint64_t exits_ = 0;
+  VcpuExit last_exit_ = ExitInterrupted{};
 };
 
 // Formats registers and segments (separate for unit tests).

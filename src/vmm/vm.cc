@@ -1,5 +1,6 @@
 #include "vm.h"
 
+#include <fmt/format.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -8,8 +9,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "pci/host_bridge.h"
 #include "vmm/acpi.h"
@@ -46,12 +45,13 @@ Result<std::vector<uint8_t>> ReadWhole(const std::filesystem::path& path,
   if (!std::filesystem::exists(path, ec)) {
     return MakeError(ErrorCode::kNotFound,
                      fmt::format("{} {} does not exist; give the path of an "
-                                 "existing file", what, path.string()));
+                                 "existing file",
+                                 what, path.string()));
   }
   if (std::filesystem::is_directory(path, ec)) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("{} {} is a directory, not a file", what,
-                                 path.string()));
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        fmt::format("{} {} is a directory, not a file", what, path.string()));
   }
   const auto size = std::filesystem::file_size(path, ec);
   if (ec) {
@@ -79,7 +79,8 @@ Status Vm::Init(const Root& root, const VmConfig& config) {
   // ---- files first: the cheapest checks, and they need no KVM.
   DP_ASSIGN_OR_RETURN(std::vector<uint8_t> kernel,
                       ReadWhole(config.kernel, "kernel"));
-  DP_ASSIGN_OR_RETURN(BzImage img, ParseBzImage(kernel, config.kernel.string()));
+  DP_ASSIGN_OR_RETURN(BzImage img,
+                      ParseBzImage(kernel, config.kernel.string()));
   (void)img;
   std::vector<uint8_t> initrd;
   if (config.initrd) {
@@ -93,16 +94,18 @@ Status Vm::Init(const Root& root, const VmConfig& config) {
 
   // ---- is there enough memory, before asking for it.
   DP_ASSIGN_OR_RETURN(MemInfo meminfo, ReadMemInfo(root));
-  DP_RETURN_IF_ERROR(CheckHostMemory(meminfo, config.mem_bytes, config.backing));
+  DP_RETURN_IF_ERROR(
+      CheckHostMemory(meminfo, config.mem_bytes, config.backing));
 
   // ---- KVM and what we need of it.
   DP_ASSIGN_OR_RETURN(kvm_fd_, kvm_.OpenKvm(root.Dev("kvm")));
   DP_ASSIGN_OR_RETURN(int api, kvm_.ApiVersion(kvm_fd_.get()));
   if (api != kKvmApiVersion) {
-    return MakeError(ErrorCode::kUnsupported,
-                     fmt::format("{} reports KVM API version {}, devpass speaks "
-                                 "version {}", root.Display(root.Dev("kvm")), api,
-                                 kKvmApiVersion));
+    return MakeError(
+        ErrorCode::kUnsupported,
+        fmt::format("{} reports KVM API version {}, devpass speaks "
+                    "version {}",
+                    root.Display(root.Dev("kvm")), api, kKvmApiVersion));
   }
   static constexpr CapabilityNeed kNeeds[] = {
       {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
@@ -115,16 +118,20 @@ Status Vm::Init(const Root& root, const VmConfig& config) {
   for (const CapabilityNeed& need : kNeeds) {
     DP_ASSIGN_OR_RETURN(int has, kvm_.CheckExtension(kvm_fd_.get(), need.cap));
     if (has <= 0) {
-      return MakeError(ErrorCode::kUnsupported,
-                       fmt::format("the host's KVM lacks {}; devpass needs Linux "
-                                   "4.11 or later on an x86-64 host", need.name));
+      return MakeError(
+          ErrorCode::kUnsupported,
+          fmt::format("the host's KVM lacks {}; devpass needs Linux "
+                      "4.11 or later on an x86-64 host",
+                      need.name));
     }
   }
-  DP_ASSIGN_OR_RETURN(int max_vcpus, kvm_.CheckExtension(kvm_fd_.get(), KVM_CAP_MAX_VCPUS));
+  DP_ASSIGN_OR_RETURN(int max_vcpus,
+                      kvm_.CheckExtension(kvm_fd_.get(), KVM_CAP_MAX_VCPUS));
   if (max_vcpus > 0 && config.cpus > max_vcpus) {
     return MakeError(ErrorCode::kUnsupported,
                      fmt::format("--cpus {}: the host's KVM allows at most {} "
-                                 "vCPUs per VM", config.cpus, max_vcpus));
+                                 "vCPUs per VM",
+                                 config.cpus, max_vcpus));
   }
   DP_ASSIGN_OR_RETURN(int run_size, kvm_.VcpuMmapSize(kvm_fd_.get()));
   DP_ASSIGN_OR_RETURN(std::vector<kvm_cpuid_entry2> cpuid,
@@ -141,41 +148,47 @@ Status Vm::Init(const Root& root, const VmConfig& config) {
   // KVM's default GSI routing is in force until the first MSI route;
   // KVM_CAP_IRQ_ROUTING is the number of GSIs a table may use (0: none,
   // and then no MSI routes).
-  DP_ASSIGN_OR_RETURN(int gsis, kvm_.CheckExtension(kvm_fd_.get(), KVM_CAP_IRQ_ROUTING));
-  irq_router_ = std::make_unique<IrqRouter>(kvm_, vm_fd_.get(),
-                                            static_cast<uint32_t>(std::max(gsis, 0)));
+  DP_ASSIGN_OR_RETURN(int gsis,
+                      kvm_.CheckExtension(kvm_fd_.get(), KVM_CAP_IRQ_ROUTING));
+  irq_router_ = std::make_unique<IrqRouter>(
+      kvm_, vm_fd_.get(), static_cast<uint32_t>(std::max(gsis, 0)));
 
   // ---- RAM and its memslots. KVM_CAP_NR_MEMSLOTS absent means 32
   // (Documentation/virt/kvm/api.rst, KVM_SET_USER_MEMORY_REGION).
-  DP_ASSIGN_OR_RETURN(memory_, GuestMemory::Create(config.mem_bytes, config.backing));
-  DP_ASSIGN_OR_RETURN(int nr_slots, kvm_.CheckExtension(kvm_fd_.get(), KVM_CAP_NR_MEMSLOTS));
-  memslots_ = std::make_unique<MemslotTable>(kvm_, vm_fd_.get(),
-                                             nr_slots > 0 ? static_cast<uint32_t>(nr_slots) : 32);
+  DP_ASSIGN_OR_RETURN(memory_,
+                      GuestMemory::Create(config.mem_bytes, config.backing));
+  DP_ASSIGN_OR_RETURN(int nr_slots,
+                      kvm_.CheckExtension(kvm_fd_.get(), KVM_CAP_NR_MEMSLOTS));
+  memslots_ = std::make_unique<MemslotTable>(
+      kvm_, vm_fd_.get(), nr_slots > 0 ? static_cast<uint32_t>(nr_slots) : 32);
   for (const RamRegion& r : memory_.regions()) {
-    DP_ASSIGN_OR_RETURN(MemslotTable::Slot slot,
-                        memslots_->Map(r.start, r.size, memory_.host_base() + r.host_offset,
-                                       r.start < layout::k4GiB ? "guest RAM below 4 GiB"
-                                                               : "guest RAM above 4 GiB"));
+    DP_ASSIGN_OR_RETURN(
+        MemslotTable::Slot slot,
+        memslots_->Map(r.start, r.size, memory_.host_base() + r.host_offset,
+                       r.start < layout::k4GiB ? "guest RAM below 4 GiB"
+                                               : "guest RAM above 4 GiB"));
     ram_slots_.push_back(std::move(slot));
   }
-  platform_ = std::make_unique<VmPlatform>(pio_, mmio_, *memslots_, *irq_router_,
-                                           memory_.regions());
+  platform_ = std::make_unique<VmPlatform>(pio_, mmio_, *memslots_,
+                                           *irq_router_, memory_.regions());
 
   // ---- the guest's boot data.
   std::string_view cmdline = config.cmdline;
-  DP_ASSIGN_OR_RETURN(LinuxEntry entry, LoadLinux(memory_, kernel,
-                                                  config.kernel.string(), initrd,
-                                                  cmdline));
+  DP_ASSIGN_OR_RETURN(
+      LinuxEntry entry,
+      LoadLinux(memory_, kernel, config.kernel.string(), initrd, cmdline));
   const auto gdt = BootGdt();
   DP_RETURN_IF_ERROR(memory_.Write(
       layout::kGdt, std::span(reinterpret_cast<const uint8_t*>(gdt.data()),
                               gdt.size() * sizeof(uint64_t))));
   DP_RETURN_IF_ERROR(memory_.Write(layout::kPml4, BuildIdentityPageTables()));
-  DP_ASSIGN_OR_RETURN(std::vector<uint8_t> mp, BuildMpTable(config.cpus, layout::kMpTable));
+  DP_ASSIGN_OR_RETURN(std::vector<uint8_t> mp,
+                      BuildMpTable(config.cpus, layout::kMpTable));
   DP_RETURN_IF_ERROR(memory_.Write(layout::kMpTable, mp));
-  DP_ASSIGN_OR_RETURN(std::vector<uint8_t> acpi,
-                      BuildAcpiTables({config.cpus, memory_.regions().back().end().value},
-                                      layout::kAcpiTables));
+  DP_ASSIGN_OR_RETURN(
+      std::vector<uint8_t> acpi,
+      BuildAcpiTables({config.cpus, memory_.regions().back().end().value},
+                      layout::kAcpiTables));
   DP_RETURN_IF_ERROR(memory_.Write(layout::kAcpiTables, acpi));
 
   DP_RETURN_IF_ERROR(AddDevices(config));
@@ -184,13 +197,14 @@ Status Vm::Init(const Root& root, const VmConfig& config) {
   for (int i = 0; i < config.cpus; ++i) {
     DP_ASSIGN_OR_RETURN(Vcpu vcpu, Vcpu::Create(kvm_, vm_fd_.get(), i,
                                                 static_cast<size_t>(run_size)));
-    DP_RETURN_IF_ERROR(vcpu.Configure(cpuid, config.cpus, entry.entry,
-                                      entry.boot_params));
+    DP_RETURN_IF_ERROR(
+        vcpu.Configure(cpuid, config.cpus, entry.entry, entry.boot_params));
     vcpus_.push_back(std::move(vcpu));
   }
 
   int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (efd < 0) return ErrnoError(errno, "eventfd for the VM's stop signal failed");
+  if (efd < 0)
+    return ErrnoError(errno, "eventfd for the VM's stop signal failed");
   stop_event_.Reset(efd);
   return Ok();
 }
@@ -198,9 +212,10 @@ Status Vm::Init(const Root& root, const VmConfig& config) {
 Status Vm::AddDevices(const VmConfig& config) {
   const int vm_fd = vm_fd_.get();
   KvmApi* kvm = &kvm_;
-  serial_ = std::make_shared<Serial>(config.console_out, [kvm, vm_fd](bool level) {
-    (void)kvm->IrqLine(vm_fd, layout::kCom1Gsi.value, level);
-  });
+  serial_ =
+      std::make_shared<Serial>(config.console_out, [kvm, vm_fd](bool level) {
+        (void)kvm->IrqLine(vm_fd, layout::kCom1Gsi.value, level);
+      });
   DP_RETURN_IF_ERROR(pio_.Add(layout::kCom1Port, 8, serial_, "COM1 (16550A)"));
   DP_RETURN_IF_ERROR(pio_.Add(
       layout::kI8042DataPort, I8042Stub::kSize,
@@ -210,21 +225,23 @@ Status Vm::AddDevices(const VmConfig& config) {
              "panic=-1)");
       }),
       "i8042 reset line"));
-  DP_RETURN_IF_ERROR(pio_.Add(
-      layout::kPowerOffPort, PowerOffPort::kSize,
-      std::make_shared<PowerOffPort>([this](uint8_t code) {
-        Stop(StopReason::kPowerOff,
-             fmt::format("the guest powered off (code {})", code));
-      }),
-      "devpass power-off port"));
+  DP_RETURN_IF_ERROR(
+      pio_.Add(layout::kPowerOffPort, PowerOffPort::kSize,
+               std::make_shared<PowerOffPort>([this](uint8_t code) {
+                 Stop(StopReason::kPowerOff,
+                      fmt::format("the guest powered off (code {})", code));
+               }),
+               "devpass power-off port"));
   DP_RETURN_IF_ERROR(pio_.Add(
       layout::kAcpiPm1aEventPort, AcpiPmBlock::kSize,
-      std::make_shared<AcpiPmBlock>(kAcpiS5SleepType, [this] {
-        Stop(StopReason::kPowerOff, "the guest powered off (ACPI S5)");
-      }),
+      std::make_shared<AcpiPmBlock>(kAcpiS5SleepType,
+                                    [this] {
+                                      Stop(StopReason::kPowerOff,
+                                           "the guest powered off (ACPI S5)");
+                                    }),
       "ACPI PM1a registers"));
-  DP_RETURN_IF_ERROR(pio_.Add(layout::kRtcPort, Rtc::kSize, std::make_shared<Rtc>(),
-                              "RTC/CMOS"));
+  DP_RETURN_IF_ERROR(pio_.Add(layout::kRtcPort, Rtc::kSize,
+                              std::make_shared<Rtc>(), "RTC/CMOS"));
   pci_bus_ = std::make_shared<pci::PciBus>();
   DP_RETURN_IF_ERROR(pci_bus_->Add(0, 0, std::make_shared<pci::HostBridge>()));
   DP_RETURN_IF_ERROR(pio_.Add(pci::kConfigAddressPort, pci::kConfigPortsSize,
@@ -269,7 +286,8 @@ void Vm::Stop(StopReason reason, std::string detail) {
     stop_.store(true, std::memory_order_release);
     for (size_t i = 0; i < vcpus_.size(); ++i) {
       vcpus_[i].Kick();
-      if (i < threads_.size()) pthread_kill(threads_[i].native_handle(), KickSignal());
+      if (i < threads_.size())
+        pthread_kill(threads_[i].native_handle(), KickSignal());
     }
   }
   if (stop_event_.valid()) {
@@ -283,9 +301,17 @@ VmStop Vm::Wait() {
   for (std::thread& t : threads_) {
     if (t.joinable()) t.join();
   }
+  const bool joined = !threads_.empty();
   threads_.clear();
   std::lock_guard lock(mu_);
-  return stop_info_;
+  VmStop stop = stop_info_;
+  // Stopped from the host: say where each vCPU was, so that a guest that hung
+  // (and was killed by a timeout) leaves more behind than "stopped".
+  if (joined && stop.reason == StopReason::kSignal) {
+    for (const Vcpu& v : vcpus_) stop.detail += "\n" + v.DescribeState();
+    if (serial_) stop.detail += "\n" + serial_->DescribeState();
+  }
+  return stop;
 }
 
 Gpa Vm::mmio64_base() const {

@@ -80,7 +80,8 @@ class Vm {
   Status Start();
   // Asks every vCPU to stop (thread-safe; the first reason wins).
   void Stop(StopReason reason, std::string detail);
-  // Blocks until the VM stopped and its threads are joined.
+  // Blocks until the VM stopped and its threads are joined. A stop by a
+  // signal gets each vCPU's state appended to its detail (Vcpu::DescribeState).
   VmStop Wait();
   // Non-blocking: set once a stop was requested.
   bool stopping() const { return stop_.load(std::memory_order_acquire); }

@@ -1,11 +1,11 @@
 // The 16550A: THR/RBR, LSR, IER/IIR interrupt logic, DLAB divisor, loopback.
 
+#include "vmm/serial.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
-
-#include "vmm/serial.h"
 
 namespace devpass::vmm {
 namespace {
@@ -20,7 +20,9 @@ class SerialTest : public ::testing::Test {
     uart.Read(reg, std::span(&b, 1));
     return b;
   }
-  void Out(uint64_t reg, uint8_t v) { uart.Write(reg, std::span<const uint8_t>(&v, 1)); }
+  void Out(uint64_t reg, uint8_t v) {
+    uart.Write(reg, std::span<const uint8_t>(&v, 1));
+  }
 
   std::string out;
   std::vector<bool> irq;
@@ -31,7 +33,8 @@ TEST_F(SerialTest, ThrGoesToTheOutputAndLsrSaysEmpty) {
   Out(0, 'h');
   Out(0, 'i');
   EXPECT_EQ(out, "hi");
-  EXPECT_EQ(In(5) & (Serial::kLsrThre | Serial::kLsrTemt), Serial::kLsrThre | Serial::kLsrTemt);
+  EXPECT_EQ(In(5) & (Serial::kLsrThre | Serial::kLsrTemt),
+            Serial::kLsrThre | Serial::kLsrTemt);
   EXPECT_EQ(In(5) & Serial::kLsrDr, 0);
   EXPECT_TRUE(irq.empty());  // no interrupt enabled
 }
@@ -90,6 +93,20 @@ TEST_F(SerialTest, ThreInterruptOnEnableClearedByIirRead) {
   EXPECT_EQ(irq, (std::vector<bool>{true, false, true}));
   Out(1, 0);  // disabling lowers the line
   EXPECT_EQ(irq.back(), false);
+}
+
+TEST_F(SerialTest, DescribeStateShowsWhatAStuckGuestWaitsFor) {
+  Out(1, Serial::kIerRdi);
+  const uint8_t in[] = {'a', 'b'};
+  ASSERT_TRUE(uart.Receive(in));
+  EXPECT_EQ(uart.DescribeState(),
+            "COM1: IER=0x01 IIR=0x04 LSR=0x61 MCR=0x08, 2 bytes unread, "
+            "interrupt line high");
+  Out(1, Serial::kIerThri);
+  EXPECT_EQ(uart.DescribeState(),
+            "COM1: IER=0x02 IIR=0x02 LSR=0x61 MCR=0x08, 2 bytes unread, "
+            "interrupt line high, "
+            "THRE interrupt pending");
 }
 
 TEST_F(SerialTest, ReceivedDataHasPriorityOverThre) {

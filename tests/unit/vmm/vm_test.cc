@@ -1,21 +1,22 @@
 // vCPU exits fed as plain values, and the whole VM (setup, run loop,
 // devices, teardown) against the fake KVM seam.
 
-#include <gtest/gtest.h>
+#include "vmm/vm.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <thread>
 
 #include "fake_kvm.h"
 #include "synthetic_bzimage.h"
 #include "vmm/exits.h"
 #include "vmm/layout.h"
 #include "vmm/vcpu.h"
-#include "vmm/vm.h"
 #include "vmm/x86_boot.h"
 
 namespace devpass::vmm {
@@ -26,7 +27,8 @@ using testing::FakeKvm;
 class Port : public pci::IoHandler {
  public:
   void Read(uint64_t offset, std::span<uint8_t> d) override {
-    for (size_t i = 0; i < d.size(); ++i) d[i] = static_cast<uint8_t>(0x40 + offset + i);
+    for (size_t i = 0; i < d.size(); ++i)
+      d[i] = static_cast<uint8_t>(0x40 + offset + i);
   }
   void Write(uint64_t offset, std::span<const uint8_t> d) override {
     for (uint8_t b : d) written.push_back({offset, b});
@@ -71,17 +73,20 @@ TEST(HandleExit, MmioReadAndWrite) {
 TEST(HandleExit, StopsOnHltShutdownFailEntryEventsAndUnknown) {
   pci::AddressSpace pio("I/O port"), mmio("MMIO");
   EXPECT_EQ(HandleExit(ExitHlt{}, pio, mmio).stop, StopReason::kHalted);
-  EXPECT_EQ(HandleExit(ExitShutdown{}, pio, mmio).stop, StopReason::kTripleFault);
+  EXPECT_EQ(HandleExit(ExitShutdown{}, pio, mmio).stop,
+            StopReason::kTripleFault);
   auto fe = HandleExit(ExitFailEntry{0x80000021, 1}, pio, mmio);
   EXPECT_EQ(fe.stop, StopReason::kCrash);
   EXPECT_NE(fe.detail.find("hardware reason 0x80000021"), std::string::npos);
-  EXPECT_EQ(HandleExit(ExitSystemEvent{KVM_SYSTEM_EVENT_SHUTDOWN}, pio, mmio).stop,
-            StopReason::kPowerOff);
+  EXPECT_EQ(
+      HandleExit(ExitSystemEvent{KVM_SYSTEM_EVENT_SHUTDOWN}, pio, mmio).stop,
+      StopReason::kPowerOff);
   EXPECT_EQ(HandleExit(ExitSystemEvent{KVM_SYSTEM_EVENT_RESET}, pio, mmio).stop,
             StopReason::kReset);
   EXPECT_EQ(HandleExit(ExitSystemEvent{KVM_SYSTEM_EVENT_CRASH}, pio, mmio).stop,
             StopReason::kCrash);
-  EXPECT_EQ(HandleExit(ExitInternalError{1}, pio, mmio).stop, StopReason::kCrash);
+  EXPECT_EQ(HandleExit(ExitInternalError{1}, pio, mmio).stop,
+            StopReason::kCrash);
   EXPECT_EQ(HandleExit(ExitInterrupted{}, pio, mmio).stop, StopReason::kNone);
   EXPECT_EQ(HandleExit(ExitUnknown{99}, pio, mmio).stop, StopReason::kCrash);
 }
@@ -105,7 +110,8 @@ TEST(DecodeExit, FromKvmRun) {
   EXPECT_EQ(std::get<ExitMmio>(e).data.size(), 4u);
   run->exit_reason = KVM_EXIT_FAIL_ENTRY;
   run->fail_entry.hardware_entry_failure_reason = 7;
-  EXPECT_EQ(std::get<ExitFailEntry>(DecodeExit(run, mem.size())).hardware_reason, 7u);
+  EXPECT_EQ(
+      std::get<ExitFailEntry>(DecodeExit(run, mem.size())).hardware_reason, 7u);
 }
 
 TEST(Registers, DumpNamesRipCrsAndSegments) {
@@ -128,10 +134,12 @@ class VmTest : public ::testing::Test {
            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(dir / "proc");
     std::filesystem::create_directories(dir / "dev");
-    std::ofstream(dir / "proc/meminfo") << "MemTotal: 8000000 kB\nMemAvailable: 4000000 kB\n";
+    std::ofstream(dir / "proc/meminfo")
+        << "MemTotal: 8000000 kB\nMemAvailable: 4000000 kB\n";
     auto k = testing::MakeBzImage();
     std::ofstream(dir / "bzImage", std::ios::binary)
-        .write(reinterpret_cast<const char*>(k.data()), static_cast<std::streamsize>(k.size()));
+        .write(reinterpret_cast<const char*>(k.data()),
+               static_cast<std::streamsize>(k.size()));
     config.kernel = dir / "bzImage";
     config.mem_bytes = 128 * kMiB;
     config.console_out = [this](uint8_t c) {
@@ -152,16 +160,21 @@ TEST_F(VmTest, SetupOrderMemslotsAndBootState) {
   config.cpus = 2;
   auto vm = Vm::Create(kvm, Root(dir), config);
   ASSERT_TRUE(vm) << vm.error().message;
-  std::vector<std::string> want_prefix = {
-      "OpenKvm", "CreateVm", "SetTssAddr 0xfffbd000", "SetIdentityMapAddr 0xfffbc000",
-      "CreateIrqchip", "CreatePit2", "SetUserMemoryRegion 0 0 0x8000000"};
+  std::vector<std::string> want_prefix = {"OpenKvm",
+                                          "CreateVm",
+                                          "SetTssAddr 0xfffbd000",
+                                          "SetIdentityMapAddr 0xfffbc000",
+                                          "CreateIrqchip",
+                                          "CreatePit2",
+                                          "SetUserMemoryRegion 0 0 0x8000000"};
   ASSERT_GE(kvm.calls.size(), want_prefix.size());
-  for (size_t i = 0; i < want_prefix.size(); ++i) EXPECT_EQ(kvm.calls[i], want_prefix[i]);
+  for (size_t i = 0; i < want_prefix.size(); ++i)
+    EXPECT_EQ(kvm.calls[i], want_prefix[i]);
   EXPECT_EQ((*vm)->vcpu_count(), 2);
   EXPECT_EQ(kvm.regs[0].rip, 0x100200u);
   EXPECT_EQ(kvm.regs[0].rsi, layout::kBootParams.value);
   EXPECT_EQ(kvm.sregs[0].efer, kEferLme | kEferLma);
-  EXPECT_EQ(kvm.sregs.count(1), 0u);  // the AP waits for SIPI
+  EXPECT_EQ(kvm.sregs.count(1), 0u);         // the AP waits for SIPI
   EXPECT_EQ(kvm.cpuid[1][1].ebx >> 24, 1u);  // APIC ID of vCPU 1
   const uint8_t* ram = (*vm)->memory().host_base();
   EXPECT_EQ(std::memcmp(ram + layout::kMpFloatingPointer.value, "_MP_", 4), 0);
@@ -173,7 +186,8 @@ TEST_F(VmTest, SetupOrderMemslotsAndBootState) {
 }
 
 TEST_F(VmTest, SerialOutputThenPowerOff) {
-  kvm.script = {testing::IoOut(layout::kCom1Port, 'o'), testing::IoOut(layout::kCom1Port, 'k'),
+  kvm.script = {testing::IoOut(layout::kCom1Port, 'o'),
+                testing::IoOut(layout::kCom1Port, 'k'),
                 testing::IoOut(layout::kPowerOffPort, 0)};
   auto vm = Vm::Create(kvm, Root(dir), config);
   ASSERT_TRUE(vm) << vm.error().message;
@@ -201,7 +215,8 @@ TEST_F(VmTest, TripleFaultDumpsRegisters) {
   ASSERT_TRUE((*vm)->Start());
   VmStop stop = (*vm)->Wait();
   EXPECT_EQ(stop.reason, StopReason::kTripleFault);
-  EXPECT_NE(stop.detail.find("RIP=0x0000000000100200"), std::string::npos) << stop.detail;
+  EXPECT_NE(stop.detail.find("RIP=0x0000000000100200"), std::string::npos)
+      << stop.detail;
 }
 
 TEST_F(VmTest, StopFromTheHostEndsEveryVcpu) {
@@ -212,6 +227,46 @@ TEST_F(VmTest, StopFromTheHostEndsEveryVcpu) {
   (*vm)->Stop(StopReason::kSignal, "stopped by SIGTERM");
   VmStop stop = (*vm)->Wait();
   EXPECT_EQ(stop.reason, StopReason::kSignal);
+}
+
+TEST_F(VmTest, StopFromTheHostSaysWhereEachVcpuWas) {
+  config.cpus = 2;
+  kvm.script = {testing::IoOut(layout::kCom1Port, 'a'),
+                testing::IoOut(layout::kCom1Port, 'b')};
+  auto vm = Vm::Create(kvm, Root(dir), config);
+  ASSERT_TRUE(vm);
+  ASSERT_TRUE((*vm)->Start());
+  // The guest "hangs" once the script is consumed: both bytes reached COM1.
+  for (int i = 0; i < 5000; ++i) {
+    {
+      std::lock_guard lock(mu);
+      if (console == "ab") break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  (*vm)->Stop(StopReason::kSignal, "stopped by SIGTERM");
+  VmStop stop = (*vm)->Wait();
+  EXPECT_EQ(stop.reason, StopReason::kSignal);
+  EXPECT_NE(stop.detail.find(
+                "stopped by SIGTERM\nvCPU 0: 2 exits reached devpass, the "
+                "last: port 0x3f8 out (1 byte)\nvCPU 0 registers:"),
+            std::string::npos)
+      << stop.detail;
+  EXPECT_NE(stop.detail.find("vCPU 1: 0 exits reached devpass, the last: none"),
+            std::string::npos)
+      << stop.detail;
+}
+
+TEST(DescribeExit, NamesTheExitAndItsAddress) {
+  uint8_t data[8] = {};
+  EXPECT_EQ(DescribeExit(ExitIo{true, 0x70, 1, 1, {data, 1}}),
+            "port 0x70 in (1 byte)");
+  EXPECT_EQ(DescribeExit(ExitIo{false, 0x3f8, 1, 12, {data, 8}}),
+            "port 0x3f8 out (1 byte, x12)");
+  EXPECT_EQ(DescribeExit(ExitMmio{true, 0xfee000b0, {data, 4}}),
+            "MMIO write 0xfee000b0 (4 bytes)");
+  EXPECT_EQ(DescribeExit(ExitHlt{}), "HLT");
+  EXPECT_EQ(DescribeExit(ExitUnknown{99}), "unknown exit reason 99");
 }
 
 TEST_F(VmTest, ErrorsLeaveNothingBehind) {
@@ -247,7 +302,11 @@ TEST_F(VmTest, ErrorsLeaveNothingBehind) {
 }
 
 TEST_F(VmTest, NotABzImage) {
-  std::ofstream(dir / "vmlinux") << std::string("\x7f" "ELF", 4) << std::string(4096, '\0');
+  std::ofstream(dir / "vmlinux") << std::string(
+                                        "\x7f"
+                                        "ELF",
+                                        4)
+                                 << std::string(4096, '\0');
   config.kernel = dir / "vmlinux";
   auto vm = Vm::Create(kvm, Root(dir), config);
   ASSERT_FALSE(vm);
@@ -265,7 +324,8 @@ TEST(SystemKvmApi, MissingDevKvmSaysWhichModuleToLoad) {
   auto kvm = NewSystemKvmApi();
   auto fd = kvm->OpenKvm("/nonexistent-devpass-test/kvm");
   ASSERT_FALSE(fd);
-  EXPECT_NE(fd.error().message.find("load kvm_intel or kvm_amd"), std::string::npos);
+  EXPECT_NE(fd.error().message.find("load kvm_intel or kvm_amd"),
+            std::string::npos);
   EXPECT_NE(fd.error().message.find("enable VT-x/AMD-V"), std::string::npos);
   EXPECT_EQ(fd.error().sys_errno, ENOENT);
 }
