@@ -173,7 +173,8 @@ lab_vmm_prepare() {
 #                                   `devpass run --cmdline quiet ARGS` (e.g.
 #                                   --mem 128 --device BDF --name N); like
 #                                   lab_run: $LAB_OUT, $LAB_RC;
-#                                   LAB_GUEST_SECONDS = wall time
+#                                   LAB_GUEST_SECONDS = wall time;
+#                                   killed after $LAB_GUEST_TIMEOUT s (600)
 #   lab_qemu_guest [--mem MIB] [--device BDF]... [--cmdline S] [--timeout S]
 #                  INITRD [QEMU-ARGS...]
 #                                   boots /lab/guest/vmlinuz + INITRD under
@@ -321,7 +322,10 @@ lab_devpass_guest() {
   local img=$1 t0 t1
   shift
   t0=$(cut -d' ' -f1 /proc/uptime)
-  lab_run timeout 600 devpass run --kernel /lab/guest/vmlinuz --initrd "$img" --cmdline quiet "$@"
+  # A guest that hangs is stopped by SIGTERM; devpass then prints where each
+  # vCPU was (exit count, last exit, registers) into $LAB_OUT.
+  lab_run timeout "${LAB_GUEST_TIMEOUT:-600}" devpass run --kernel /lab/guest/vmlinuz \
+    --initrd "$img" --cmdline quiet "$@"
   t1=$(cut -d' ' -f1 /proc/uptime)
   LAB_GUEST_SECONDS=$(awk "BEGIN{printf \"%.1f\", $t1 - $t0}")
 }

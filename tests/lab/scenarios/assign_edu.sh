@@ -16,6 +16,9 @@
 # Argument: N for guest_edu --bench N (default 20): "BENCH devpass ..." lines.
 . /lab/lib.sh
 lab_vmm_prepare
+# Four guests in the lab's 900 s: one that hangs is killed early enough for
+# the scenario to report it (devpass prints where its vCPUs were).
+LAB_GUEST_TIMEOUT=300
 EDU=$(lab_find_dev $LAB_ID_EDU 1)
 EDU2=$(lab_find_dev $LAB_ID_EDU 2)
 N=${1:-20}

@@ -25,9 +25,11 @@ up() { cut -d' ' -f1 /proc/uptime; }
 # measure NAME CMD...: appends "to-user-space total" seconds to /tmp/NAME.times
 measure() {
   name=$1; shift
-  rm -f /tmp/us.t
+  rm -f /tmp/us.t /tmp/$name.log
   t0=$(up)
-  "$@" </dev/null 2>&1 | while IFS= read -r line; do
+  # A boot that hangs is killed (devpass then prints where its vCPUs were)
+  # rather than eating the lab's whole time.
+  timeout 300 "$@" </dev/null 2>&1 | while IFS= read -r line; do
     case $line in *"guest: user space"*)
       up >/tmp/us.t
       echo "$line" | sed 's/.*uptime \([0-9.]*\)s.*/\1/' >/tmp/kernel.t ;;
@@ -38,7 +40,7 @@ measure() {
   if [ -s /tmp/us.t ] && grep -q "@@GUEST-EXIT status=0@@" /tmp/$name.log; then
     echo "$(awk "BEGIN{printf \"%.2f %.2f %.2f\", $(cat /tmp/us.t) - $t0, $t1 - $t0, $(cat /tmp/kernel.t)}")" >>/tmp/$name.times
   else
-    lab_fail "$name run did not reach user space and power off" "$(tail -5 /tmp/$name.log)"
+    lab_fail "$name run did not reach user space and power off" "$(tail -40 /tmp/$name.log)"
   fi
 }
 stats() {  # stats FILE COLUMN -> "median min max"
