@@ -1,28 +1,34 @@
-// netperf: TCP throughput and round-trip latency between two machines, for the devpass
-// benchmark harness (bench/lab). It stands in for iperf/netperf, which neither the lab host
-// nor the busybox guests have: one static binary, libc only, copied to each side.
+// netperf: TCP throughput and round-trip latency between two machines, for the
+// devpass benchmark harness (bench/lab). It stands in for iperf/netperf, which
+// neither the lab host nor the busybox guests have: one static binary, libc
+// only, copied to each side.
 //
 //   netperf serve [--port P] [--once N]
-//   netperf client HOST [--port P] --label WAY [--runs R] [--mib M] [--rr K] [--only tx|rx|rr]
+//   netperf client HOST [--port P] --label WAY [--runs R] [--mib M] [--rr K]
+//   [--only tx|rx|rr]
 //
-// serve listens on 0.0.0.0:P (default 5201) and handles one connection at a time, forever, or
-// for N connections with --once N. The first byte a client sends picks the test:
-//   'T'  client transmits: the server discards until EOF, then answers with the number of
+// serve listens on 0.0.0.0:P (default 5201) and handles one connection at a
+// time, forever, or for N connections with --once N. The first byte a client
+// sends picks the test:
+//   'T'  client transmits: the server discards until EOF, then answers with the
+//   number of
 //        bytes it got (8 bytes, little-endian) and closes.
-//   'R'  client receives: it sends a count N (8 bytes, little-endian); the server writes N
+//   'R'  client receives: it sends a count N (8 bytes, little-endian); the
+//   server writes N
 //        bytes and closes.
 //   'P'  ping-pong: the server echoes every byte at once, until EOF.
-// client does R runs (default 3); each does, in this order, tx (M MiB to the server, default
-// 4), rx (M MiB from it) and rr (K one-byte round trips, default 200, the first 10 of them
-// warm-up); --only keeps one. HOST is an IPv4 address: a static glibc binary has no resolver
-// in a busybox guest (getaddrinfo wants NSS's shared libraries).
+// client does R runs (default 3); each does, in this order, tx (M MiB to the
+// server, default 4), rx (M MiB from it) and rr (K one-byte round trips,
+// default 200, the first 10 of them warm-up); --only keeps one. HOST is an IPv4
+// address: a static glibc binary has no resolver in a busybox guest
+// (getaddrinfo wants NSS's shared libraries).
 //
 // stdout, flushed line by line (MB = 10^6 bytes):
 //   BENCH net.tx <way> <MB/s>   first byte sent to the server's count received
 //   BENCH net.rx <way> <MB/s>   request sent to EOF
 //   BENCH net.rtt <way> <us>    median round trip of the run
-// plus progress lines starting with two spaces. Errors: one line on stderr, exit 1; usage
-// errors exit 2.
+// plus progress lines starting with two spaces. Errors: one line on stderr,
+// exit 1; usage errors exit 2.
 #include <arpa/inet.h>
 #include <endian.h>
 #include <fcntl.h>
@@ -40,28 +46,33 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "number_arg.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A dead peer (crashed guest, lost link) must fail the run, not hang the harness: every
-// blocking socket call gives up after this.
+// A dead peer (crashed guest, lost link) must fail the run, not hang the
+// harness: every blocking socket call gives up after this.
 constexpr int kIoTimeoutSec = 60;
 // The server may still be starting (its guest booting) when the client runs.
 constexpr auto kConnectWindow = std::chrono::seconds(30);
 constexpr auto kConnectRetry = std::chrono::milliseconds(500);
 constexpr size_t kChunk = 256 * 1024;  // bytes per send/recv call
 constexpr uint64_t kWarmup = 10;       // rr round trips not counted
-constexpr ssize_t kCountLen = 8;       // the byte counts of 'T' and 'R', little-endian
+constexpr ssize_t kCountLen =
+    8;  // the byte counts of 'T' and 'R', little-endian
 
-// strerror(ERR), except that an expired SO_RCVTIMEO/SO_SNDTIMEO (EAGAIN) says so:
-// "Resource temporarily unavailable" would hide that the peer went silent.
+// strerror(ERR), except that an expired SO_RCVTIMEO/SO_SNDTIMEO (EAGAIN) says
+// so: "Resource temporarily unavailable" would hide that the peer went silent.
 std::string Why(int err = errno) {
-  if (err == EAGAIN) return "timed out after " + std::to_string(kIoTimeoutSec) + " s";
+  if (err == EAGAIN)
+    return "timed out after " + std::to_string(kIoTimeoutSec) + " s";
   return std::strerror(err);
 }
 
@@ -71,7 +82,9 @@ std::string Why(int err = errno) {
   std::exit(1);
 }
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 // Owns a descriptor: closes it at the end of the scope.
 struct Fd {
@@ -92,8 +105,8 @@ sockaddr_in Ipv4(in_addr_t ip, uint64_t port) {
   return addr;
 }
 
-// Sends LEN bytes; false with errno set. MSG_NOSIGNAL: a peer that went away must give
-// EPIPE, not kill us with SIGPIPE.
+// Sends LEN bytes; false with errno set. MSG_NOSIGNAL: a peer that went away
+// must give EPIPE, not kill us with SIGPIPE.
 bool SendAll(int fd, const void* buf, size_t len) {
   for (const char* p = static_cast<const char*>(buf); len > 0;) {
     const ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
@@ -108,20 +121,24 @@ bool SendAll(int fd, const void* buf, size_t len) {
 // Sends TOTAL bytes, BUF's content over and over; false with errno set.
 bool SendBytes(int fd, uint64_t total, const std::vector<char>& buf) {
   for (uint64_t left = total; left > 0;) {
-    const size_t len = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
+    const size_t len =
+        static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
     if (!SendAll(fd, buf.data(), len)) return false;
     left -= len;
   }
   return true;
 }
 
-// Receives LEN bytes, fewer only at EOF (or a timeout): how many, or -1 with errno set. No
-// signal handlers here, so MSG_WAITALL is not cut short by EINTR.
-ssize_t RecvFull(int fd, void* buf, size_t len) { return recv(fd, buf, len, MSG_WAITALL); }
+// Receives LEN bytes, fewer only at EOF (or a timeout): how many, or -1 with
+// errno set. No signal handlers here, so MSG_WAITALL is not cut short by EINTR.
+ssize_t RecvFull(int fd, void* buf, size_t len) {
+  return recv(fd, buf, len, MSG_WAITALL);
+}
 
-// Receives until EOF, counting into *GOT; discards it all, or with ECHO sends it straight
-// back. False with errno set.
-bool RecvToEof(int fd, std::vector<char>& buf, uint64_t* got, bool echo = false) {
+// Receives until EOF, counting into *GOT; discards it all, or with ECHO sends
+// it straight back. False with errno set.
+bool RecvToEof(int fd, std::vector<char>& buf, uint64_t* got,
+               bool echo = false) {
   for (;;) {
     const ssize_t n = recv(fd, buf.data(), buf.size(), 0);
     if (n < 0 && errno == EINTR) continue;
@@ -137,8 +154,8 @@ bool SetIoTimeouts(int fd) {
          setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0;
 }
 
-// Without it, Nagle holds a small message back while an earlier one is unACKed, and a delayed
-// ACK can take 40 ms: rr would time that timer, not the path.
+// Without it, Nagle holds a small message back while an earlier one is unACKed,
+// and a delayed ACK can take 40 ms: rr would time that timer, not the path.
 bool SetNoDelay(int fd) {
   const int one = 1;
   return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0;
@@ -152,26 +169,29 @@ struct Options {
 [[noreturn]] void Usage(const std::string& why) {
   std::fprintf(stderr,
                "netperf: %s\nusage: netperf serve [--port P] [--once N]\n"
-               "       netperf client HOST [--port P] --label WAY [--runs R] [--mib M] [--rr K] "
+               "       netperf client HOST [--port P] --label WAY [--runs R] "
+               "[--mib M] [--rr K] "
                "[--only tx|rx|rr]\n",
                why.c_str());
   std::exit(2);
 }
 
-uint64_t ParseNumber(const std::string& flag, const char* text, uint64_t min, uint64_t max) {
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(text, &end, 10);
-  if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || v < min || v > max) {
-    Usage(flag + " wants a number from " + std::to_string(min) + " to " + std::to_string(max));
+uint64_t ParseNumber(const std::string& flag, const char* text, uint64_t min,
+                     uint64_t max) {
+  const std::optional<uint64_t> v =
+      devpass::bench::ParseUnsigned(text, min, max);
+  if (!v) {
+    Usage(flag + " wants a number from " + std::to_string(min) + " to " +
+          std::to_string(max));
   }
-  return v;
+  return *v;
 }
 
 Options ParseArgs(int argc, char** argv) {
   Options o;
   if (argc > 1) o.mode = argv[1];
-  if (o.mode != "serve" && o.mode != "client") Usage("the mode is serve or client");
+  if (o.mode != "serve" && o.mode != "client")
+    Usage("the mode is serve or client");
   const bool client = o.mode == "client";
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -196,24 +216,28 @@ Options ParseArgs(int argc, char** argv) {
       o.rr = ParseNumber(arg, value, kWarmup + 1, 100000000);
     } else if (arg == "--only" && client) {
       o.only = value;
-      if (o.only != "tx" && o.only != "rx" && o.only != "rr") Usage("--only wants tx, rx or rr");
+      if (o.only != "tx" && o.only != "rx" && o.only != "rr")
+        Usage("--only wants tx, rx or rr");
     } else {
       Usage("no option " + arg + " for " + o.mode);
     }
   }
   if (client && o.host.empty()) Usage("client wants a HOST");
   // The harness splits BENCH lines on whitespace.
-  if (client && (o.label.empty() || o.label.find_first_of(" \t\n") != std::string::npos)) {
+  if (client && (o.label.empty() ||
+                 o.label.find_first_of(" \t\n") != std::string::npos)) {
     Usage("client wants --label WAY (one word)");
   }
   return o;
 }
 
-// One connection of serve. Returns what failed, or "" with *DONE saying what it did.
+// One connection of serve. Returns what failed, or "" with *DONE saying what it
+// did.
 std::string ServeConnection(int fd, std::vector<char>& buf, std::string* done) {
   char test = 0;
   ssize_t n = RecvFull(fd, &test, 1);
-  if (n != 1) return n < 0 ? "recv test byte: " + Why() : "closed before the test byte";
+  if (n != 1)
+    return n < 0 ? "recv test byte: " + Why() : "closed before the test byte";
   uint64_t bytes = 0, le = 0;
   if (test == 'T') {
     if (!RecvToEof(fd, buf, &bytes)) return "recv: " + Why();
@@ -222,7 +246,8 @@ std::string ServeConnection(int fd, std::vector<char>& buf, std::string* done) {
     *done = "T, received " + std::to_string(bytes) + " bytes";
   } else if (test == 'R') {
     n = RecvFull(fd, &le, sizeof(le));
-    if (n != kCountLen) return n < 0 ? "recv byte count: " + Why() : "closed before the count";
+    if (n != kCountLen)
+      return n < 0 ? "recv byte count: " + Why() : "closed before the count";
     bytes = le64toh(le);
     if (!SendBytes(fd, bytes, buf)) return "send: " + Why();
     *done = "R, sent " + std::to_string(bytes) + " bytes";
@@ -231,7 +256,8 @@ std::string ServeConnection(int fd, std::vector<char>& buf, std::string* done) {
     if (!RecvToEof(fd, buf, &bytes, /*echo=*/true)) return "echo: " + Why();
     *done = "P, echoed " + std::to_string(bytes) + " bytes";
   } else {
-    return "unknown test byte " + std::to_string(static_cast<unsigned char>(test));
+    return "unknown test byte " +
+           std::to_string(static_cast<unsigned char>(test));
   }
   return "";
 }
@@ -240,13 +266,16 @@ int Serve(const Options& o) {
   const std::string where = "0.0.0.0:" + std::to_string(o.port);
   Fd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (listener.fd < 0) Fail("socket: " + Why());
-  // A server restarted between two ways must not wait out the previous one's TIME_WAITs.
+  // A server restarted between two ways must not wait out the previous one's
+  // TIME_WAITs.
   const int one = 1;
-  if (setsockopt(listener.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) {
+  if (setsockopt(listener.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) !=
+      0) {
     Fail("setsockopt SO_REUSEADDR: " + Why());
   }
   sockaddr_in addr = Ipv4(htonl(INADDR_ANY), o.port);
-  if (bind(listener.fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+  if (bind(listener.fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) !=
+      0) {
     Fail("bind " + where + ": " + Why());
   }
   if (listen(listener.fd, 8) != 0) Fail("listen on " + where + ": " + Why());
@@ -255,41 +284,51 @@ int Serve(const Options& o) {
   for (uint64_t served = 0; o.once == 0 || served < o.once;) {
     sockaddr_in peer{};
     socklen_t peer_len = sizeof(peer);
-    Fd conn(accept4(listener.fd, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC));
+    Fd conn(accept4(listener.fd, reinterpret_cast<sockaddr*>(&peer), &peer_len,
+                    SOCK_CLOEXEC));
     if (conn.fd < 0 && (errno == EINTR || errno == ECONNABORTED)) continue;
     if (conn.fd < 0) Fail("accept on " + where + ": " + Why());
     ++served;
     char ip[INET_ADDRSTRLEN] = "?";
     inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
-    // Timeouts here too: a client that dies mid-test must not block this sequential server.
+    // Timeouts here too: a client that dies mid-test must not block this
+    // sequential server.
     std::string done;
-    const std::string error = SetIoTimeouts(conn.fd) ? ServeConnection(conn.fd, buf, &done)
-                                                     : "setsockopt SO_RCVTIMEO: " + Why();
+    const std::string error = SetIoTimeouts(conn.fd)
+                                  ? ServeConnection(conn.fd, buf, &done)
+                                  : "setsockopt SO_RCVTIMEO: " + Why();
     // Not fatal: the next client (the next way) still wants a server.
     if (!error.empty()) {
-      std::fprintf(stderr, "netperf: serve: connection from %s: %s\n", ip, error.c_str());
+      std::fprintf(stderr, "netperf: serve: connection from %s: %s\n", ip,
+                   error.c_str());
     } else {
-      std::printf("  connection %llu from %s: %s\n", static_cast<unsigned long long>(served), ip,
-                  done.c_str());
+      std::printf("  connection %llu from %s: %s\n",
+                  static_cast<unsigned long long>(served), ip, done.c_str());
     }
   }
   return 0;
 }
 
-// Connects, retrying every 0.5 s for up to 30 s. A try waits at most until the end of that
-// window: a host that drops SYNs would otherwise hold us for the kernel's 2 min of retries.
+// Connects, retrying every 0.5 s for up to 30 s. A try waits at most until the
+// end of that window: a host that drops SYNs would otherwise hold us for the
+// kernel's 2 min of retries.
 int Connect(const Options& o, const sockaddr_in& addr) {
   const auto deadline = Clock::now() + kConnectWindow;
   for (int tries = 1;; ++tries) {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    const int fd =
+        socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) Fail("socket: " + Why());
     int err = 0;
-    if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) err = errno;
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) !=
+        0)
+      err = errno;
     if (err == EINPROGRESS) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - Clock::now())
+                            .count();
       pollfd p{fd, POLLOUT, 0};
-      const int ready = poll(&p, 1, static_cast<int>(std::max<int64_t>(1, left)));
+      const int ready =
+          poll(&p, 1, static_cast<int>(std::max<int64_t>(1, left)));
       socklen_t len = sizeof(err);
       if (ready <= 0) {
         err = ready == 0 ? ETIMEDOUT : errno;
@@ -304,8 +343,9 @@ int Connect(const Options& o, const sockaddr_in& addr) {
     if (err == 0) Fail("fcntl/setsockopt: " + Why());
     close(fd);
     if (Clock::now() + kConnectRetry >= deadline) {
-      Fail("connect to " + o.host + ":" + std::to_string(o.port) + ": " + Why(err) +
-           " (gave up after " + std::to_string(tries) + " tries in 30 s)");
+      Fail("connect to " + o.host + ":" + std::to_string(o.port) + ": " +
+           Why(err) + " (gave up after " + std::to_string(tries) +
+           " tries in 30 s)");
     }
     std::this_thread::sleep_for(kConnectRetry);
   }
@@ -313,8 +353,8 @@ int Connect(const Options& o, const sockaddr_in& addr) {
 
 // Prints the progress line of a transfer; its MB/s.
 double Rate(const std::string& what, uint64_t bytes, double secs) {
-  std::printf("  %s: %llu bytes in %.3f s\n", what.c_str(), static_cast<unsigned long long>(bytes),
-              secs);
+  std::printf("  %s: %llu bytes in %.3f s\n", what.c_str(),
+              static_cast<unsigned long long>(bytes), secs);
   return static_cast<double>(bytes) / secs / 1e6;
 }
 
@@ -327,7 +367,8 @@ double RunTx(const Options& o, const sockaddr_in& addr, const std::string& what,
   if (!SendAll(fd.fd, "T", 1) || !SendBytes(fd.fd, bytes, buf)) {
     Fail(what + ": send: " + Why());
   }
-  // EOF tells the server we are done; its count tells us that everything arrived.
+  // EOF tells the server we are done; its count tells us that everything
+  // arrived.
   if (shutdown(fd.fd, SHUT_WR) != 0) Fail(what + ": shutdown: " + Why());
   uint64_t le = 0;
   const ssize_t n = RecvFull(fd.fd, &le, sizeof(le));
@@ -335,8 +376,8 @@ double RunTx(const Options& o, const sockaddr_in& addr, const std::string& what,
   if (n < 0) Fail(what + ": recv byte count: " + Why());
   if (n != kCountLen) Fail(what + ": the server closed without its byte count");
   if (le64toh(le) != bytes) {
-    Fail(what + ": the server counted " + std::to_string(le64toh(le)) + " bytes, " +
-         std::to_string(bytes) + " were sent");
+    Fail(what + ": the server counted " + std::to_string(le64toh(le)) +
+         " bytes, " + std::to_string(bytes) + " were sent");
   }
   return Rate(what, bytes, secs);
 }
@@ -350,20 +391,23 @@ double RunRx(const Options& o, const sockaddr_in& addr, const std::string& what,
   const uint64_t le = htole64(bytes);
   std::memcpy(request + 1, &le, sizeof(le));
   const auto start = Clock::now();
-  if (!SendAll(fd.fd, request, sizeof(request))) Fail(what + ": send request: " + Why());
+  if (!SendAll(fd.fd, request, sizeof(request)))
+    Fail(what + ": send request: " + Why());
   uint64_t got = 0;
   if (!RecvToEof(fd.fd, buf, &got)) {
     Fail(what + ": recv after " + std::to_string(got) + " bytes: " + Why());
   }
   const double secs = Seconds(Clock::now() - start);
   if (got != bytes) {
-    Fail(what + ": received " + std::to_string(got) + " of " + std::to_string(bytes) + " bytes");
+    Fail(what + ": received " + std::to_string(got) + " of " +
+         std::to_string(bytes) + " bytes");
   }
   return Rate(what, bytes, secs);
 }
 
 // Median of K - 10 one-byte round trips, in microseconds.
-double RunRr(const Options& o, const sockaddr_in& addr, const std::string& what) {
+double RunRr(const Options& o, const sockaddr_in& addr,
+             const std::string& what) {
   Fd fd(Connect(o, addr));
   if (!SetNoDelay(fd.fd)) Fail(what + ": setsockopt TCP_NODELAY: " + Why());
   if (!SendAll(fd.fd, "P", 1)) Fail(what + ": send: " + Why());
@@ -376,16 +420,20 @@ double RunRr(const Options& o, const sockaddr_in& addr, const std::string& what)
     const ssize_t n = RecvFull(fd.fd, &pong, 1);
     const double secs = Seconds(Clock::now() - start);
     if (n < 0) Fail(what + ": recv: " + Why());
-    if (n == 0) Fail(what + ": the server closed after " + std::to_string(i) + " round trips");
+    if (n == 0)
+      Fail(what + ": the server closed after " + std::to_string(i) +
+           " round trips");
     if (pong != ping) Fail(what + ": the server echoed a different byte");
-    // The first trips pay for cold caches and paths; ways are compared in steady state.
+    // The first trips pay for cold caches and paths; ways are compared in
+    // steady state.
     if (i >= kWarmup) us.push_back(secs * 1e6);
   }
   std::sort(us.begin(), us.end());
   const size_t mid = us.size() / 2;
   const double median = us.size() % 2 ? us[mid] : (us[mid - 1] + us[mid]) / 2;
-  std::printf("  %s: %zu round trips, min %.1f us, median %.1f us, max %.1f us\n", what.c_str(),
-              us.size(), us.front(), median, us.back());
+  std::printf(
+      "  %s: %zu round trips, min %.1f us, median %.1f us, max %.1f us\n",
+      what.c_str(), us.size(), us.front(), median, us.back());
   return median;
 }
 
@@ -396,12 +444,19 @@ int RunClient(const Options& o) {
   }
   std::vector<char> buf(kChunk, 'x');
   const char* way = o.label.c_str();
-  auto wanted = [&o](const char* test) { return o.only.empty() || o.only == test; };
+  auto wanted = [&o](const char* test) {
+    return o.only.empty() || o.only == test;
+  };
   for (uint64_t run = 1; run <= o.runs; ++run) {
     const std::string nth = " run " + std::to_string(run);
-    if (wanted("tx")) std::printf("BENCH net.tx %s %.3f\n", way, RunTx(o, addr, "tx" + nth, buf));
-    if (wanted("rx")) std::printf("BENCH net.rx %s %.3f\n", way, RunRx(o, addr, "rx" + nth, buf));
-    if (wanted("rr")) std::printf("BENCH net.rtt %s %.3f\n", way, RunRr(o, addr, "rr" + nth));
+    if (wanted("tx"))
+      std::printf("BENCH net.tx %s %.3f\n", way,
+                  RunTx(o, addr, "tx" + nth, buf));
+    if (wanted("rx"))
+      std::printf("BENCH net.rx %s %.3f\n", way,
+                  RunRx(o, addr, "rx" + nth, buf));
+    if (wanted("rr"))
+      std::printf("BENCH net.rtt %s %.3f\n", way, RunRr(o, addr, "rr" + nth));
   }
   return 0;
 }
