@@ -24,35 +24,40 @@ std::string Quoted(const std::vector<PciAddress>& v) {
 }
 
 // Why a device on another stub driver cannot be assigned.
-Error WrongStub(const PciAddress& a, const std::string& driver, bool by_devpass) {
+Error WrongStub(const PciAddress& a, const std::string& driver,
+                bool by_devpass) {
   if (by_devpass) {
-    return Error{ErrorCode::kConflict, 0,
-                 fmt::format("{} is hidden on {}, but a guest gets devices through "
-                             "VFIO, which needs vfio-pci; devpass does not move it "
-                             "between stub drivers (that would hand it to its host "
-                             "driver in between). Run 'devpass unhide {}' and "
-                             "'devpass hide {}' (vfio-pci is the default), then try "
-                             "again",
-                             a, driver, a, a)};
+    return Error{
+        ErrorCode::kConflict, 0,
+        fmt::format("{} is hidden on {}, but a guest gets devices through "
+                    "VFIO, which needs vfio-pci; devpass does not move it "
+                    "between stub drivers (that would hand it to its host "
+                    "driver in between). Run 'devpass unhide {}' and "
+                    "'devpass hide {}' (vfio-pci is the default), then try "
+                    "again",
+                    a, driver, a, a)};
   }
-  return Error{ErrorCode::kConflict, 0,
-               fmt::format("{} is on {}, put there by something other than devpass "
-                           "(libvirt, driverctl, a kernel parameter); a guest of "
-                           "devpass needs it on vfio-pci. Release it from {} first "
-                           "(see 'devpass unhide {}' for how)",
-                           a, driver, driver, a)};
+  return Error{
+      ErrorCode::kConflict, 0,
+      fmt::format("{} is on {}, put there by something other than devpass "
+                  "(libvirt, driverctl, a kernel parameter); a guest of "
+                  "devpass needs it on vfio-pci. Release it from {} first "
+                  "(see 'devpass unhide {}' for how)",
+                  a, driver, driver, a)};
 }
 
 }  // namespace
 
 bool ReleaseReport::ok() const {
-  return std::none_of(devices.begin(), devices.end(), [](const ReleasedDevice& d) {
-    return d.outcome == ReleasedDevice::Outcome::kFailed;
-  });
+  return std::none_of(devices.begin(), devices.end(),
+                      [](const ReleasedDevice& d) {
+                        return d.outcome == ReleasedDevice::Outcome::kFailed;
+                      });
 }
 
-Claim::Claim(const Root& root, hiding::Kernel& kernel, hiding::HiderConfig config,
-             std::string guest, hiding::ProcessIdentity owner)
+Claim::Claim(const Root& root, hiding::Kernel& kernel,
+             hiding::HiderConfig config, std::string guest,
+             hiding::ProcessIdentity owner)
     : root_(root),
       kernel_(&kernel),
       config_(std::move(config)),
@@ -100,14 +105,16 @@ Result<Claim> Claim::Acquire(const Root& root, hiding::Kernel& kernel,
   for (const auto& a : devices) {
     if (std::find(want.begin(), want.end(), a) == want.end()) want.push_back(a);
   }
-  DP_ASSIGN_OR_RETURN(hiding::ProcessIdentity self, hiding::CurrentProcess(root));
+  DP_ASSIGN_OR_RETURN(hiding::ProcessIdentity self,
+                      hiding::CurrentProcess(root));
   Claim claim(root, kernel, config, guest_name, self);
   if (want.empty()) {
     claim.held_ = true;
     return claim;
   }
 
-  DP_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(root, config.lock_timeout));
+  DP_ASSIGN_OR_RETURN(FileLock lock,
+                      FileLock::Acquire(root, config.lock_timeout));
   hiding::Hider hider(root, kernel, config);
   // Errors say what this Acquire recovered on the way: that stays done.
   auto fail = [&claim](Error e) -> Result<Claim> {
@@ -128,9 +135,10 @@ Result<Claim> Claim::Acquire(const Root& root, hiding::Kernel& kernel,
       if (!e || !e->assignment) continue;
       hiding::OwnerProbe probe = hiding::ProbeOwner(root, *e->assignment);
       if (probe.alive()) {
-        return MakeError(ErrorCode::kBusy,
-                         fmt::format("{} is assigned to {}; stop that guest first", a,
-                                     hiding::DescribeOwner(*e->assignment)));
+        return MakeError(
+            ErrorCode::kBusy,
+            fmt::format("{} is assigned to {}; stop that guest first", a,
+                        hiding::DescribeOwner(*e->assignment)));
       }
       stale.emplace_back(a, std::move(probe));
     }
@@ -138,13 +146,15 @@ Result<Claim> Claim::Acquire(const Root& root, hiding::Kernel& kernel,
       hiding::Assignment old = *ledger.Find(a)->assignment;
       auto r = EndAssignment(root, hider, lock, a, std::nullopt);
       if (!r || r->outcome == ReleasedDevice::Outcome::kFailed) {
-        return fail(Error{r ? ErrorCode::kKernelRejected : r.error().code,
-                          r ? 0 : r.error().sys_errno,
-                          fmt::format("cannot take {} from {}, which is gone: {}", a,
-                                      hiding::DescribeOwner(old),
-                                      r ? r->what : r.error().ToString())});
+        return fail(
+            Error{r ? ErrorCode::kKernelRejected : r.error().code,
+                  r ? 0 : r.error().sys_errno,
+                  fmt::format("cannot take {} from {}, which is gone: {}", a,
+                              hiding::DescribeOwner(old),
+                              r ? r->what : r.error().ToString())});
       }
-      claim.notes_.push_back("recovered: " + StaleMessage(a, old, probe, r->what));
+      claim.notes_.push_back("recovered: " +
+                             StaleMessage(a, old, probe, r->what));
     }
   }
 
@@ -156,17 +166,19 @@ Result<Claim> Claim::Acquire(const Root& root, hiding::Kernel& kernel,
   std::vector<ClaimedDevice> on_vfio;  // hidden already, or adopted
   for (const auto& a : want) {
     if (!binder.DeviceExists(a)) {
-      return fail(Error{ErrorCode::kNotFound, 0,
-                        fmt::format("there is no PCI device {} ({} does not exist); "
-                                    "check the address with 'devpass list'",
-                                    a, root.Display(binder.DeviceDir(a)))});
+      return fail(
+          Error{ErrorCode::kNotFound, 0,
+                fmt::format("there is no PCI device {} ({} does not exist); "
+                            "check the address with 'devpass list'",
+                            a, root.Display(binder.DeviceDir(a)))});
     }
     std::string current = binder.CurrentDriver(a);
     const hiding::LedgerEntry* e = ledger.Find(a);
     ClaimedDevice d;
     d.address = a;
     if (e && current == e->stub) {
-      if (e->stub != hiding::kVfioPci.driver) return fail(WrongStub(a, e->stub, true));
+      if (e->stub != hiding::kVfioPci.driver)
+        return fail(WrongStub(a, e->stub, true));
       d.original_driver = e->original_driver;
       on_vfio.push_back(std::move(d));
     } else if (!e && current == hiding::kVfioPci.driver) {
@@ -175,20 +187,22 @@ Result<Claim> Claim::Acquire(const Root& root, hiding::Kernel& kernel,
       if (persisted) d.original_driver = persisted->original_driver;
       on_vfio.push_back(std::move(d));
     } else if (e && host::IsStubDriver(current)) {
-      return fail(Error{ErrorCode::kConflict, 0,
-                        fmt::format("the ledger says {} is hidden on {}, but it is on "
-                                    "{}; devpass will not guess who moved it. Check "
-                                    "with 'devpass status' and unhide it ('devpass "
-                                    "unhide {}') before assigning it",
-                                    a, e->stub, current, a)});
+      return fail(
+          Error{ErrorCode::kConflict, 0,
+                fmt::format("the ledger says {} is hidden on {}, but it is on "
+                            "{}; devpass will not guess who moved it. Check "
+                            "with 'devpass status' and unhide it ('devpass "
+                            "unhide {}') before assigning it",
+                            a, e->stub, current, a)});
     } else if (host::IsStubDriver(current)) {
       return fail(WrongStub(a, current, false));
     } else if (!options.manage) {
-      return fail(Error{ErrorCode::kConflict, 0,
-                        fmt::format("{} is not hidden (it is on {}); run `devpass hide "
-                                    "{}` first, or drop --no-manage so that devpass "
-                                    "hides it for this run and gives it back afterwards",
-                                    a, current.empty() ? "no driver" : current, a)});
+      return fail(Error{
+          ErrorCode::kConflict, 0,
+          fmt::format("{} is not hidden (it is on {}); run `devpass hide "
+                      "{}` first, or drop --no-manage so that devpass "
+                      "hides it for this run and gives it back afterwards",
+                      a, current.empty() ? "no driver" : current, a)});
     } else {
       to_hide.push_back(a);
     }
@@ -215,8 +229,8 @@ Result<Claim> Claim::Acquire(const Root& root, hiding::Kernel& kernel,
     auto hidden = hider.Hide(names, ho, lock);
     if (!hidden) {
       Error e = hidden.error();
-      e.message = fmt::format("cannot hide {} for guest '{}': {}", Quoted(to_hide),
-                              guest_name, e.message);
+      e.message = fmt::format("cannot hide {} for guest '{}': {}",
+                              Quoted(to_hide), guest_name, e.message);
       return fail(std::move(e));
     }
     for (const auto& r : hidden->devices) {
@@ -226,13 +240,14 @@ Result<Claim> Claim::Acquire(const Root& root, hiding::Kernel& kernel,
       if (r.action == hiding::DeviceResult::Action::kHidden) {
         d.managed = true;
         std::string vfio = r.vfio_node.empty() ? "" : " (" + r.vfio_node + ")";
-        d.message = fmt::format("{}: hidden for guest '{}': {} -> {}{}", r.address,
-                                guest_name,
-                                r.original_driver.empty() ? "(no driver)" : r.original_driver,
-                                r.driver, vfio);
+        d.message = fmt::format(
+            "{}: hidden for guest '{}': {} -> {}{}", r.address, guest_name,
+            r.original_driver.empty() ? "(no driver)" : r.original_driver,
+            r.driver, vfio);
         claim.devices_.push_back(std::move(d));
       } else {
-        on_vfio.push_back(std::move(d));  // cannot happen under the lock; record it
+        on_vfio.push_back(
+            std::move(d));  // cannot happen under the lock; record it
       }
     }
     for (const auto& w : hidden->warnings) claim.notes_.push_back(w);
@@ -266,9 +281,12 @@ Result<Claim> Claim::Acquire(const Root& root, hiding::Kernel& kernel,
       e.assignment = record;
       e.assignment->adopted = d.adopted;
       reloaded->Upsert(std::move(e));
-      d.message = fmt::format("{}: {} vfio-pci, assigned to guest '{}'", d.address,
-                              d.adopted ? "on" : "hidden on", guest_name);
-      if (d.adopted) d.message += " (it was on vfio-pci without devpass; left there after the run)";
+      d.message =
+          fmt::format("{}: {} vfio-pci, assigned to guest '{}'", d.address,
+                      d.adopted ? "on" : "hidden on", guest_name);
+      if (d.adopted)
+        d.message +=
+            " (it was on vfio-pci without devpass; left there after the run)";
       claim.devices_.push_back(std::move(d));
     }
     if (auto s = reloaded->Save(); !s) return undo(s.error());
@@ -284,7 +302,8 @@ Result<ReleaseReport> Claim::Release() {
   held_ = false;  // over either way: what is left, recovery finds
   ReleaseReport report;
   if (devices_.empty()) return report;
-  DP_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(root_, config_.lock_timeout));
+  DP_ASSIGN_OR_RETURN(FileLock lock,
+                      FileLock::Acquire(root_, config_.lock_timeout));
   hiding::Hider hider(root_, *kernel_, config_);
   for (const auto& d : devices_) {
     auto r = internal::EndAssignment(root_, hider, lock, d.address, owner_);
@@ -292,16 +311,18 @@ Result<ReleaseReport> Claim::Release() {
       ReleasedDevice failed;
       failed.address = d.address;
       failed.outcome = ReleasedDevice::Outcome::kFailed;
-      failed.what = fmt::format("could not be released ({}); the next devpass command "
-                                "recovers it",
-                                r.error().ToString());
+      failed.what = fmt::format(
+          "could not be released ({}); the next devpass command "
+          "recovers it",
+          r.error().ToString());
       failed.message = fmt::format("{} {}", d.address, failed.what);
       report.devices.push_back(std::move(failed));
       continue;
     }
     if (r->outcome == ReleasedDevice::Outcome::kFailed) {
-      r->what += "; it stays hidden and recorded, and the first devpass command after "
-                 "this one has exited gives it back";
+      r->what +=
+          "; it stays hidden and recorded, and the first devpass command after "
+          "this one has exited gives it back";
       r->message = fmt::format("{} {}", d.address, r->what);
     }
     report.devices.push_back(std::move(*r));

@@ -65,8 +65,9 @@ struct ClaimedDevice {
 
 struct ReleasedDevice {
   enum class Outcome {
-    kGivenBack,    // managed: back on its original driver (or unbound, as before)
-    kStaysHidden,  // was hidden before the run (or persisted since): stays on vfio-pci
+    kGivenBack,  // managed: back on its original driver (or unbound, as before)
+    kStaysHidden,  // was hidden before the run (or persisted since): stays on
+                   // vfio-pci
     kNotOurs,      // the record was gone or names another owner: left alone
     kFailed,       // could not be given back; the record stays for recovery
   };
@@ -90,7 +91,8 @@ class Claim {
   static Result<Claim> Acquire(const Root& root, hiding::Kernel& kernel,
                                const hiding::HiderConfig& config,
                                std::span<const PciAddress> devices,
-                               std::string guest_name, ClaimOptions options = {});
+                               std::string guest_name,
+                               ClaimOptions options = {});
 
   Claim(Claim&& other) noexcept;
   Claim& operator=(Claim&& other) noexcept;
@@ -134,6 +136,7 @@ class Claim {
 // that themselves. An error names the devices it could not recover (and those
 // it did); their records stay for the next try.
 Result<std::vector<std::string>> RecoverStaleAssignments(
-    const Root& root, hiding::Kernel& kernel, const hiding::HiderConfig& config);
+    const Root& root, hiding::Kernel& kernel,
+    const hiding::HiderConfig& config);
 
 }  // namespace devpass::assign

@@ -18,13 +18,15 @@ namespace devpass::assign::internal {
 // dropped. `owner` is the releasing process (Claim::Release), or nullopt for
 // a dead owner (recovery); with an owner, a record naming another owner is
 // left alone (kNotOurs).
-Result<ReleasedDevice> EndAssignment(const Root& root, hiding::Hider& hider,
-                                     const FileLock& held, const PciAddress& address,
-                                     const std::optional<hiding::ProcessIdentity>& owner);
+Result<ReleasedDevice> EndAssignment(
+    const Root& root, hiding::Hider& hider, const FileLock& held,
+    const PciAddress& address,
+    const std::optional<hiding::ProcessIdentity>& owner);
 
 // "0000:00:03.0 was assigned to guest 'web' (pid 4242, since ...), which is
 // gone (pid 4242 no longer exists): given back to e1000e".
 std::string StaleMessage(const PciAddress& address, const hiding::Assignment& a,
-                         const hiding::OwnerProbe& probe, const std::string& what);
+                         const hiding::OwnerProbe& probe,
+                         const std::string& what);
 
 }  // namespace devpass::assign::internal

@@ -1,11 +1,10 @@
 #include "assign/passthrough.h"
 
+#include <fmt/format.h>
 #include <linux/pci_regs.h>
 
 #include <chrono>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "vmm/layout.h"
 
@@ -13,32 +12,35 @@ namespace devpass::assign {
 namespace {
 
 std::string Size(uint64_t bytes) {
-  if (bytes >= vmm::kGiB && bytes % vmm::kGiB == 0) return fmt::format("{} GiB", bytes / vmm::kGiB);
-  if (bytes >= vmm::kMiB && bytes % vmm::kMiB == 0) return fmt::format("{} MiB", bytes / vmm::kMiB);
-  if (bytes >= vmm::kKiB && bytes % vmm::kKiB == 0) return fmt::format("{} KiB", bytes / vmm::kKiB);
+  if (bytes >= vmm::kGiB && bytes % vmm::kGiB == 0)
+    return fmt::format("{} GiB", bytes / vmm::kGiB);
+  if (bytes >= vmm::kMiB && bytes % vmm::kMiB == 0)
+    return fmt::format("{} MiB", bytes / vmm::kMiB);
+  if (bytes >= vmm::kKiB && bytes % vmm::kKiB == 0)
+    return fmt::format("{} KiB", bytes / vmm::kKiB);
   return fmt::format("{} B", bytes);
 }
 
 }  // namespace
 
-Result<std::unique_ptr<Passthrough>> Passthrough::Open(std::shared_ptr<vfio::VfioApi> api,
-                                                       const Root& root,
-                                                       std::vector<PciAddress> devices,
-                                                       Log log) {
+Result<std::unique_ptr<Passthrough>> Passthrough::Open(
+    std::shared_ptr<vfio::VfioApi> api, const Root& root,
+    std::vector<PciAddress> devices, Log log) {
   std::set<PciAddress> seen;
   for (const PciAddress& a : devices) {
     if (!seen.insert(a).second) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       fmt::format("--device {} is given twice; name each device once",
-                                   a.ToString()));
+      return MakeError(
+          ErrorCode::kInvalidArgument,
+          fmt::format("--device {} is given twice; name each device once",
+                      a.ToString()));
     }
     // Fail early, before a VM exists, with hiding's advice.
     DP_RETURN_IF_ERROR(vfio::CheckDeviceIsHidden(root, a).map([](int) {}));
   }
   DP_ASSIGN_OR_RETURN(std::shared_ptr<vfio::Container> container,
                       vfio::Container::Open(std::move(api), root));
-  return std::unique_ptr<Passthrough>(
-      new Passthrough(std::move(container), std::move(devices), std::move(log)));
+  return std::unique_ptr<Passthrough>(new Passthrough(
+      std::move(container), std::move(devices), std::move(log)));
 }
 
 Passthrough::~Passthrough() { Detach(); }
@@ -57,14 +59,16 @@ Status Passthrough::Attach(vmm::Vm& vm) {
     DP_ASSIGN_OR_RETURN(vfio::Device d, container_->OpenDevice(a));
     if (auto s = d.Reset(); !s) {
       // Not fatal: QEMU's edu, for one, has no reset method at all.
-      Say(fmt::format("{}: not reset before the guest ({})", a.ToString(), s.error().message));
+      Say(fmt::format("{}: not reset before the guest ({})", a.ToString(),
+                      s.error().message));
     }
     opened.push_back(std::move(d));
   }
   // 2. All guest RAM in the IOMMU, IOVA = guest-physical address.
   const auto t0 = std::chrono::steady_clock::now();
   for (const vmm::RamRegion& r : vm.memory().regions()) {
-    auto m = vfio::DmaMapping::Map(container_, vm.memory().host_base() + r.host_offset,
+    auto m = vfio::DmaMapping::Map(container_,
+                                   vm.memory().host_base() + r.host_offset,
                                    r.start.value, r.size);
     if (!m) {
       Detach();
@@ -72,7 +76,9 @@ Status Passthrough::Attach(vmm::Vm& vm) {
     }
     dma_.push_back(std::move(*m));
   }
-  dma_map_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  dma_map_seconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
   // 3. KVM-VFIO: each group once.
   std::set<int> groups;
   for (const vfio::Device& d : opened) {
@@ -99,27 +105,33 @@ Status Passthrough::Attach(vmm::Vm& vm) {
     const uint8_t pin = d.ReadConfig8(PCI_INTERRUPT_PIN).value_or(0);
     pci::PassthroughOptions options;
     options.windows = windows;
-    options.intx_gsi = pin >= 1 && pin <= 4 ? vmm::layout::PciIntxGsi(slot, pin).value : 0;
+    options.intx_gsi =
+        pin >= 1 && pin <= 4 ? vmm::layout::PciIntxGsi(slot, pin).value : 0;
     options.log = log_;
     auto fn = pci::VfioPciDevice::Create(std::move(d), vm.platform(), options);
-    Status s = fn ? fn.value()->PlaceBars(allocator) : tl::unexpected(fn.error());
+    Status s =
+        fn ? fn.value()->PlaceBars(allocator) : tl::unexpected(fn.error());
     if (s) s = vm.pci_bus().Add(slot, 0, *fn);
     if (!s) {
       Detach();
-      return tl::unexpected(Error{s.error().code, s.error().sys_errno,
-                                  fmt::format("{}: {}", host.ToString(), s.error().message)});
+      return tl::unexpected(
+          Error{s.error().code, s.error().sys_errno,
+                fmt::format("{}: {}", host.ToString(), s.error().message)});
     }
     std::string bars;
     for (const pci::Bar& b : (*fn)->Bars()) {
-      bars += fmt::format(", BAR{} {} at {:#x}", b.index, Size(b.size), (*fn)->BarAddress(b.index));
+      bars += fmt::format(", BAR{} {} at {:#x}", b.index, Size(b.size),
+                          (*fn)->BarAddress(b.index));
     }
     Say(fmt::format("{} is guest 00:{:02x}.0{}{}", host.ToString(), slot, bars,
-                    options.intx_gsi ? fmt::format(", INTx on GSI {}", options.intx_gsi) : ""));
+                    options.intx_gsi
+                        ? fmt::format(", INTx on GSI {}", options.intx_gsi)
+                        : ""));
     attached_.push_back(AttachedDevice{host, slot, std::move(*fn)});
     ++slot;
   }
-  Say(fmt::format("guest RAM ({}) mapped for DMA in the IOMMU in {:.0f} ms", Size(dma_mapped_bytes()),
-                  dma_map_seconds_ * 1000));
+  Say(fmt::format("guest RAM ({}) mapped for DMA in the IOMMU in {:.0f} ms",
+                  Size(dma_mapped_bytes()), dma_map_seconds_ * 1000));
   return Ok();
 }
 

@@ -50,9 +50,9 @@ class Passthrough {
  public:
   // Opens the VFIO container. The devices are opened by Attach (a restart
   // opens them again for the new VM).
-  static Result<std::unique_ptr<Passthrough>> Open(std::shared_ptr<vfio::VfioApi> api,
-                                                   const Root& root,
-                                                   std::vector<PciAddress> devices, Log log);
+  static Result<std::unique_ptr<Passthrough>> Open(
+      std::shared_ptr<vfio::VfioApi> api, const Root& root,
+      std::vector<PciAddress> devices, Log log);
   ~Passthrough();
   Passthrough(const Passthrough&) = delete;
   Passthrough& operator=(const Passthrough&) = delete;
@@ -67,9 +67,11 @@ class Passthrough {
   double dma_map_seconds() const { return dma_map_seconds_; }
 
  private:
-  Passthrough(std::shared_ptr<vfio::Container> container, std::vector<PciAddress> devices,
-              Log log)
-      : container_(std::move(container)), devices_(std::move(devices)), log_(std::move(log)) {}
+  Passthrough(std::shared_ptr<vfio::Container> container,
+              std::vector<PciAddress> devices, Log log)
+      : container_(std::move(container)),
+        devices_(std::move(devices)),
+        log_(std::move(log)) {}
   void Say(const std::string& line) const {
     if (log_) log_(line);
   }

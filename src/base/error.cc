@@ -6,16 +6,26 @@ namespace devpass {
 
 std::string_view ErrorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return "invalid-argument";
-    case ErrorCode::kNotFound: return "not-found";
-    case ErrorCode::kPermissionDenied: return "permission-denied";
-    case ErrorCode::kBusy: return "busy";
-    case ErrorCode::kUnsupported: return "unsupported";
-    case ErrorCode::kUnsafe: return "unsafe";
-    case ErrorCode::kConflict: return "conflict";
-    case ErrorCode::kKernelRejected: return "kernel-rejected";
-    case ErrorCode::kIo: return "io";
-    case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kInvalidArgument:
+      return "invalid-argument";
+    case ErrorCode::kNotFound:
+      return "not-found";
+    case ErrorCode::kPermissionDenied:
+      return "permission-denied";
+    case ErrorCode::kBusy:
+      return "busy";
+    case ErrorCode::kUnsupported:
+      return "unsupported";
+    case ErrorCode::kUnsafe:
+      return "unsafe";
+    case ErrorCode::kConflict:
+      return "conflict";
+    case ErrorCode::kKernelRejected:
+      return "kernel-rejected";
+    case ErrorCode::kIo:
+      return "io";
+    case ErrorCode::kInternal:
+      return "internal";
   }
   return "internal";
 }

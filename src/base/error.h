@@ -5,13 +5,13 @@
 // gave (0 when none), and a message written for the user: it names what failed
 // (usually a path) and says what to do about it.
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <string>
 #include <string_view>
-#include <utility>
-
-#include <fmt/format.h>
 #include <tl/expected.hpp>
+#include <utility>
 
 namespace devpass {
 
@@ -52,7 +52,8 @@ inline tl::unexpected<Error> MakeError(ErrorCode code, std::string message) {
 ErrorCode CodeForErrno(int err);
 
 inline tl::unexpected<Error> ErrnoError(int err, std::string message) {
-  return tl::unexpected<Error>(Error{CodeForErrno(err), err, std::move(message)});
+  return tl::unexpected<Error>(
+      Error{CodeForErrno(err), err, std::move(message)});
 }
 
 inline Status Ok() { return {}; }
@@ -63,9 +64,9 @@ inline Status Ok() { return {}; }
 #define DP_CONCAT_INNER(a, b) a##b
 #define DP_CONCAT(a, b) DP_CONCAT_INNER(a, b)
 
-#define DP_RETURN_IF_ERROR(expr)                            \
-  do {                                                      \
-    auto dp_status_ = (expr);                               \
+#define DP_RETURN_IF_ERROR(expr)                                \
+  do {                                                          \
+    auto dp_status_ = (expr);                                   \
     if (!dp_status_) return tl::unexpected(dp_status_.error()); \
   } while (0)
 

@@ -42,7 +42,8 @@ Result<std::string> ReadFile(const std::filesystem::path& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
     int err = errno;
-    return ErrnoError(err, fmt::format("cannot open {}{}", path.string(), Hint(err)));
+    return ErrnoError(
+        err, fmt::format("cannot open {}{}", path.string(), Hint(err)));
   }
   std::string out;
   char buf[4096];
@@ -69,13 +70,14 @@ Result<std::vector<uint8_t>> ReadBytes(const std::filesystem::path& path,
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
     int err = errno;
-    return ErrnoError(err, fmt::format("cannot open {}{}", path.string(), Hint(err)));
+    return ErrnoError(
+        err, fmt::format("cannot open {}{}", path.string(), Hint(err)));
   }
   std::vector<uint8_t> out(max);
   size_t got = 0;
   while (got < max) {
-    ssize_t n = ::pread(fd.get(), out.data() + got, max - got,
-                        static_cast<off_t>(got));
+    ssize_t n =
+        ::pread(fd.get(), out.data() + got, max - got, static_cast<off_t>(got));
     if (n < 0) {
       if (errno == EINTR) continue;
       int err = errno;
@@ -104,8 +106,8 @@ Result<int64_t> ReadInt(const std::filesystem::path& path) {
   int64_t value = 0;
   auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), value, base);
   if (ec != std::errc() || ptr != v.data() + v.size() || v.empty()) {
-    return MakeError(ErrorCode::kIo,
-                     fmt::format("{} holds '{}', not a number", path.string(), s));
+    return MakeError(ErrorCode::kIo, fmt::format("{} holds '{}', not a number",
+                                                 path.string(), s));
   }
   return neg ? -value : value;
 }
@@ -122,22 +124,26 @@ Status WriteFile(const std::filesystem::path& path, std::string_view data) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       int err = errno;
-      return ErrnoError(err, fmt::format("the kernel refused to write '{}' to {}{}",
-                                         Trim(data), path.string(), Hint(err)));
+      return ErrnoError(err,
+                        fmt::format("the kernel refused to write '{}' to {}{}",
+                                    Trim(data), path.string(), Hint(err)));
     }
     return Ok();
   }
 }
 
-Status AtomicWriteFile(const std::filesystem::path& path, std::string_view data) {
+Status AtomicWriteFile(const std::filesystem::path& path,
+                       std::string_view data) {
   DP_RETURN_IF_ERROR(EnsureDir(path.parent_path()));
   std::filesystem::path tmp = path;
   tmp += fmt::format(".tmp.{}", ::getpid());
   {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    UniqueFd fd(
+        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!fd.valid()) {
       int err = errno;
-      return ErrnoError(err, fmt::format("cannot create {}{}", tmp.string(), Hint(err)));
+      return ErrnoError(
+          err, fmt::format("cannot create {}{}", tmp.string(), Hint(err)));
     }
     size_t off = 0;
     while (off < data.size()) {
@@ -178,12 +184,14 @@ Status EnsureDir(const std::filesystem::path& path) {
 Status RemoveFile(const std::filesystem::path& path) {
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
     int err = errno;
-    return ErrnoError(err, fmt::format("cannot remove {}{}", path.string(), Hint(err)));
+    return ErrnoError(
+        err, fmt::format("cannot remove {}{}", path.string(), Hint(err)));
   }
   return Ok();
 }
 
-std::optional<std::filesystem::path> ReadLink(const std::filesystem::path& path) {
+std::optional<std::filesystem::path> ReadLink(
+    const std::filesystem::path& path) {
   char buf[4096];
   ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
   if (n < 0) return std::nullopt;

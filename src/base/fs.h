@@ -51,13 +51,15 @@ Result<int64_t> ReadInt(const std::filesystem::path& path);
 Status WriteFile(const std::filesystem::path& path, std::string_view data);
 
 // Write-to-temp + fsync + rename: the file is either old or new after a crash.
-Status AtomicWriteFile(const std::filesystem::path& path, std::string_view data);
+Status AtomicWriteFile(const std::filesystem::path& path,
+                       std::string_view data);
 
 Status EnsureDir(const std::filesystem::path& path);
 Status RemoveFile(const std::filesystem::path& path);  // ENOENT is success
 
 // Target of a symlink, or nullopt when `path` is not a symlink.
-std::optional<std::filesystem::path> ReadLink(const std::filesystem::path& path);
+std::optional<std::filesystem::path> ReadLink(
+    const std::filesystem::path& path);
 // Last component of the symlink target ("driver" -> "vfio-pci").
 std::optional<std::string> ReadLinkName(const std::filesystem::path& path);
 

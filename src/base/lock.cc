@@ -16,8 +16,9 @@ Result<FileLock> FileLock::Acquire(const Root& root,
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!fd.valid()) {
     int err = errno;
-    return ErrnoError(err, fmt::format("cannot open the lock file {}; run devpass as root",
-                                       path.string()));
+    return ErrnoError(
+        err, fmt::format("cannot open the lock file {}; run devpass as root",
+                         path.string()));
   }
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
@@ -27,11 +28,12 @@ Result<FileLock> FileLock::Acquire(const Root& root,
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       std::string holder = ReadTrimmed(path).value_or("");
-      return MakeError(ErrorCode::kBusy,
-                       fmt::format("another devpass{} holds {}; wait for it to "
-                                   "finish and try again",
-                                   holder.empty() ? "" : " (pid " + holder + ")",
-                                   path.string()));
+      return MakeError(
+          ErrorCode::kBusy,
+          fmt::format("another devpass{} holds {}; wait for it to "
+                      "finish and try again",
+                      holder.empty() ? "" : " (pid " + holder + ")",
+                      path.string()));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

@@ -16,9 +16,9 @@ class FileLock {
  public:
   // Waits up to `timeout` for the lock, then fails with kBusy naming the
   // holder's pid if it is known.
-  static Result<FileLock> Acquire(const Root& root,
-                                  std::chrono::milliseconds timeout =
-                                      std::chrono::seconds(30));
+  static Result<FileLock> Acquire(
+      const Root& root,
+      std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   FileLock(FileLock&&) = default;
   FileLock& operator=(FileLock&&) = default;

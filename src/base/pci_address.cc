@@ -44,8 +44,8 @@ Result<PciAddress> PciAddress::Parse(std::string_view text) {
   if (!ParseHex(s.substr(dot + 1), 1, &fn) || fn > 7) {
     return bad("function must be 0-7");
   }
-  return PciAddress(domain, static_cast<uint8_t>(bus), static_cast<uint8_t>(dev),
-                    static_cast<uint8_t>(fn));
+  return PciAddress(domain, static_cast<uint8_t>(bus),
+                    static_cast<uint8_t>(dev), static_cast<uint8_t>(fn));
 }
 
 std::string PciAddress::ToString() const {

@@ -34,8 +34,8 @@ class PciAddress {
  private:
   uint32_t domain_ = 0;
   uint8_t bus_ = 0;
-  uint8_t device_ = 0;   // 0..31
-  uint8_t function_ = 0; // 0..7
+  uint8_t device_ = 0;    // 0..31
+  uint8_t function_ = 0;  // 0..7
 };
 
 }  // namespace devpass

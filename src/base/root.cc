@@ -33,7 +33,8 @@ Root Root::FromOptionOrEnv(const std::string& option) {
 }
 
 std::filesystem::path Root::Path(std::string_view relative) const {
-  while (!relative.empty() && relative.front() == '/') relative.remove_prefix(1);
+  while (!relative.empty() && relative.front() == '/')
+    relative.remove_prefix(1);
   if (relative.empty()) return dir_;
   return dir_ / std::string(relative);
 }

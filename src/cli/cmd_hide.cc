@@ -59,18 +59,21 @@ void RegisterHideCommands(CLI::App& app, Globals& g) {
       "hide",
       "Hide PCI devices from the host: bind them to a stub driver (vfio-pci by "
       "default) so a guest can own them");
-  hide->add_option("devices", hide_args->devices, "PCI addresses (0000:01:00.0)")
+  hide->add_option("devices", hide_args->devices,
+                   "PCI addresses (0000:01:00.0)")
       ->required();
   hide->add_option("--driver", hide_args->options.driver, "Stub driver")
       ->check(CLI::IsMember({"vfio-pci", "pci-stub", "xen-pciback"}))
       ->capture_default_str();
   hide->add_flag("--group", hide_args->options.group,
                  "Hide every non-bridge member of the devices' IOMMU groups");
-  hide->add_flag("--persist", hide_args->options.persist,
-                 "Hide the devices again at every boot (udev rule + systemd unit)");
-  hide->add_flag("--force", hide_args->options.force,
-                 "Hide devices the host depends on (boot GPU, root disk, default "
-                 "route network); does not override IOMMU group viability");
+  hide->add_flag(
+      "--persist", hide_args->options.persist,
+      "Hide the devices again at every boot (udev rule + systemd unit)");
+  hide->add_flag(
+      "--force", hide_args->options.force,
+      "Hide devices the host depends on (boot GPU, root disk, default "
+      "route network); does not override IOMMU group viability");
   hide->add_flag("--json", g.json, "Print machine-readable JSON");
   hide->callback([&g, hide_args] {
     hiding::RealKernel kernel(g.root());
@@ -81,14 +84,16 @@ void RegisterHideCommands(CLI::App& app, Globals& g) {
   auto unhide_args = std::make_shared<UnhideArgs>();
   CLI::App* unhide = app.add_subcommand(
       "unhide", "Give hidden devices back to the driver they had before");
-  unhide->add_option("devices", unhide_args->devices, "PCI addresses")->required();
+  unhide->add_option("devices", unhide_args->devices, "PCI addresses")
+      ->required();
   unhide->add_flag("--persist", unhide_args->options.persist,
                    "Also stop hiding the devices at boot");
   unhide->add_flag("--json", g.json, "Print machine-readable JSON");
   unhide->callback([&g, unhide_args] {
     hiding::RealKernel kernel(g.root());
     hiding::Hider hider(g.root(), kernel, CliHiderConfig());
-    g.exit_code = Print(hider.Unhide(unhide_args->devices, unhide_args->options), g);
+    g.exit_code =
+        Print(hider.Unhide(unhide_args->devices, unhide_args->options), g);
   });
 
   CLI::App* restore = app.add_subcommand(

@@ -17,7 +17,8 @@ void RegisterInspectCommand(CLI::App& app, Globals& g) {
   auto bdf = std::make_shared<std::string>();
   CLI::App* inspect = app.add_subcommand(
       "inspect",
-      "Open a hidden device through VFIO and show its regions, interrupts, reset "
+      "Open a hidden device through VFIO and show its regions, interrupts, "
+      "reset "
       "support and IOMMU view (needs root and a device bound to vfio-pci)");
   inspect->add_option("device", *bdf, "PCI address (0000:01:00.0)")->required();
   inspect->add_flag("--json", g.json, "Print machine-readable JSON");
@@ -27,7 +28,8 @@ void RegisterInspectCommand(CLI::App& app, Globals& g) {
       g.exit_code = ReportError(address.error(), g.json);
       return;
     }
-    auto session = vfio::OpenVfioDevice(vfio::NewKernelVfioApi(), g.root(), *address);
+    auto session =
+        vfio::OpenVfioDevice(vfio::NewKernelVfioApi(), g.root(), *address);
     if (!session) {
       g.exit_code = ReportError(session.error(), g.json);
       return;

@@ -12,15 +12,16 @@
 namespace devpass::cli {
 
 nlohmann::json DeviceResultToJson(const hiding::DeviceResult& d) {
-  nlohmann::json j = {{"address", d.address.ToString()},
-                      {"action", std::string(hiding::ActionName(d.action))},
-                      {"stub", d.stub},
-                      {"original_driver", d.original_driver},
-                      {"driver", d.driver},
-                      {"vfio_node", d.vfio_node.empty() ? nlohmann::json(nullptr)
-                                                        : nlohmann::json(d.vfio_node)},
-                      {"persisted", d.persisted},
-                      {"message", d.message}};
+  nlohmann::json j = {
+      {"address", d.address.ToString()},
+      {"action", std::string(hiding::ActionName(d.action))},
+      {"stub", d.stub},
+      {"original_driver", d.original_driver},
+      {"driver", d.driver},
+      {"vfio_node", d.vfio_node.empty() ? nlohmann::json(nullptr)
+                                        : nlohmann::json(d.vfio_node)},
+      {"persisted", d.persisted},
+      {"message", d.message}};
   if (d.error) j["error"] = ErrorToJson(*d.error);
   return j;
 }
@@ -32,10 +33,10 @@ nlohmann::json OpReportToJson(const hiding::OpReport& r) {
 }
 
 nlohmann::json JournalRecordToJson(const hiding::JournalRecord& r) {
-  return {{"op", r.op},           {"address", r.address.ToString()},
-          {"stub", r.stub},       {"original_driver", r.original_driver},
-          {"step", r.step},       {"persist", r.persist},
-          {"pid", r.pid},         {"started", r.started}};
+  return {{"op", r.op},     {"address", r.address.ToString()},
+          {"stub", r.stub}, {"original_driver", r.original_driver},
+          {"step", r.step}, {"persist", r.persist},
+          {"pid", r.pid},   {"started", r.started}};
 }
 
 nlohmann::json StatusReportToJson(const hiding::StatusReport& r) {
@@ -84,15 +85,16 @@ namespace {
 std::string DescribeAssignment(const hiding::StatusEntry& s) {
   const auto& a = s.entry.assignment;
   if (!a) return "-";
-  std::string how = a->managed ? ", hidden for this run"
+  std::string how = a->managed   ? ", hidden for this run"
                     : a->adopted ? ", adopted from vfio-pci"
                                  : "";
   std::string state =
-      s.owner.alive() ? ""
-                      : fmt::format(" [GONE: {}; the next devpass command gives it back]",
-                                    s.owner.detail);
-  return fmt::format("guest '{}' (pid {}, since {}{}){}", a->guest, a->pid, a->since, how,
-                     state);
+      s.owner.alive()
+          ? ""
+          : fmt::format(" [GONE: {}; the next devpass command gives it back]",
+                        s.owner.detail);
+  return fmt::format("guest '{}' (pid {}, since {}{}){}", a->guest, a->pid,
+                     a->since, how, state);
 }
 
 void PrintHuman(const hiding::StatusReport& r) {
@@ -105,26 +107,29 @@ void PrintHuman(const hiding::StatusReport& r) {
       std::cout << fmt::format(
           "  {}  {}  {} (was {})  since {}{}  driver now: {}{}  assigned: {}\n",
           e.address, e.ids.empty() ? "?" : e.ids, e.stub,
-          e.original_driver.empty() ? "no driver" : e.original_driver, e.hidden_since,
-          e.persisted ? "  persisted" : "",
+          e.original_driver.empty() ? "no driver" : e.original_driver,
+          e.hidden_since, e.persisted ? "  persisted" : "",
           !s.present ? "(device gone)"
                      : (s.current_driver.empty() ? "none" : s.current_driver),
           s.drifted ? "  [DRIFTED off the stub]" : "", DescribeAssignment(s));
     }
   }
   if (!r.persisted_only.empty()) {
-    std::cout << "Persisted for boot but not hidden now ('devpass restore' hides them):\n";
+    std::cout << "Persisted for boot but not hidden now ('devpass restore' "
+                 "hides them):\n";
     for (const auto& p : r.persisted_only) {
-      std::cout << fmt::format("  {}  {} (was {})\n", p.address, p.stub,
-                               p.original_driver.empty() ? "no driver"
-                                                         : p.original_driver);
+      std::cout << fmt::format(
+          "  {}  {} (was {})\n", p.address, p.stub,
+          p.original_driver.empty() ? "no driver" : p.original_driver);
     }
   }
   if (!r.pending.empty()) {
-    std::cout << "Interrupted operations (the next devpass command repairs them):\n";
+    std::cout
+        << "Interrupted operations (the next devpass command repairs them):\n";
     for (const auto& p : r.pending) {
-      std::cout << fmt::format("  {} {} on {} stopped after step {} (pid {}, {})\n",
-                               p.op, p.address, p.stub, p.step, p.pid, p.started);
+      std::cout << fmt::format(
+          "  {} {} on {} stopped after step {} (pid {}, {})\n", p.op, p.address,
+          p.stub, p.step, p.pid, p.started);
     }
   }
   for (const auto& w : r.warnings) Warn(w);
@@ -133,10 +138,11 @@ void PrintHuman(const hiding::StatusReport& r) {
 }  // namespace
 
 void RegisterStatusCommand(CLI::App& app, Globals& g) {
-  CLI::App* status = app.add_subcommand(
-      "status",
-      "Show hidden devices and the guests they are assigned to, boot persistence "
-      "and interrupted operations");
+  CLI::App* status =
+      app.add_subcommand("status",
+                         "Show hidden devices and the guests they are assigned "
+                         "to, boot persistence "
+                         "and interrupted operations");
   status->add_flag("--json", g.json, "Print machine-readable JSON");
   status->callback([&g] {
     hiding::RealKernel kernel(g.root());  // status only reads

@@ -3,9 +3,8 @@
 // Each subcommand lives in its own cmd_*.cc and registers itself on the app.
 // A command's callback stores its exit status in Globals::exit_code.
 
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <string>
 
 #include "base/root.h"
 
@@ -13,8 +12,8 @@ namespace devpass::cli {
 
 // Exit statuses shared by all commands.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitError = 1;     // the operation failed
-inline constexpr int kExitUsage = 2;     // bad arguments
+inline constexpr int kExitError = 1;        // the operation failed
+inline constexpr int kExitUsage = 2;        // bad arguments
 inline constexpr int kExitCheckFailed = 3;  // `check` found a FAIL
 
 struct Globals {

@@ -4,9 +4,8 @@
 // stderr ("devpass: error: ..."), or with --json a {"error": {...}} object on
 // stdout, so scripts always get JSON.
 
-#include <string_view>
-
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "base/error.h"
 

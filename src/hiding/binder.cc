@@ -16,9 +16,11 @@ std::string Advice(int err) {
     case EPERM:
       return "run devpass as root";
     case EBUSY:
-      return "the device or driver is busy: stop whatever uses it and try again";
+      return "the device or driver is busy: stop whatever uses it and try "
+             "again";
     case ENODEV:
-      return "the driver refused the device; see 'dmesg' for the kernel's reason";
+      return "the driver refused the device; see 'dmesg' for the kernel's "
+             "reason";
     case ENOENT:
       return "the driver or device disappeared; check 'devpass list'";
     default:
@@ -28,9 +30,11 @@ std::string Advice(int err) {
 
 Error StepError(std::string_view op, const PciAddress& a, std::string_view step,
                 const Error& cause, std::string_view rollback) {
-  std::string msg = fmt::format("{} {}: step {} failed: {}", op, a, step, cause.message);
+  std::string msg =
+      fmt::format("{} {}: step {} failed: {}", op, a, step, cause.message);
   if (cause.sys_errno != 0) {
-    msg += fmt::format(" (errno {}: {})", cause.sys_errno, std::strerror(cause.sys_errno));
+    msg += fmt::format(" (errno {}: {})", cause.sys_errno,
+                       std::strerror(cause.sys_errno));
   }
   if (!rollback.empty()) msg += fmt::format("; {}", rollback);
   if (cause.sys_errno != 0) msg += fmt::format("; {}", Advice(cause.sys_errno));
@@ -56,14 +60,17 @@ std::string DescribeReturn(const std::string& final_driver,
                      original_driver.empty() ? "no driver" : original_driver);
 }
 
-Binder::Binder(const Root& root, Kernel& kernel, std::chrono::milliseconds vfio_wait)
+Binder::Binder(const Root& root, Kernel& kernel,
+               std::chrono::milliseconds vfio_wait)
     : root_(root), kernel_(kernel), vfio_wait_(vfio_wait) {}
 
 fs::path Binder::DeviceDir(const PciAddress& a) const {
   return root_.Sys("bus/pci/devices") / a.ToString();
 }
 
-bool Binder::DeviceExists(const PciAddress& a) const { return Exists(DeviceDir(a)); }
+bool Binder::DeviceExists(const PciAddress& a) const {
+  return Exists(DeviceDir(a));
+}
 
 std::string Binder::CurrentDriver(const PciAddress& a) const {
   return ReadLinkName(DeviceDir(a) / "driver").value_or("");
@@ -113,25 +120,27 @@ Status Binder::EnsureStubLoaded(const StubDriver& stub) {
   // modprobe's generic failure.
   if (stub.module == "xen-pciback" &&
       ReadTrimmed(root_.Sys("hypervisor/type")).value_or("") != "xen") {
-    return MakeError(ErrorCode::kUnsupported,
-                     fmt::format("xen-pciback works only in a Xen dom0, and this host is "
-                                 "not running under Xen ({} is not 'xen'); on KVM use "
-                                 "--driver vfio-pci",
-                                 root_.Display(root_.Sys("hypervisor/type"))));
+    return MakeError(
+        ErrorCode::kUnsupported,
+        fmt::format("xen-pciback works only in a Xen dom0, and this host is "
+                    "not running under Xen ({} is not 'xen'); on KVM use "
+                    "--driver vfio-pci",
+                    root_.Display(root_.Sys("hypervisor/type"))));
   }
   DP_RETURN_IF_ERROR(kernel_.LoadModule(stub.module));
   if (Exists(dir)) return Ok();
-  return MakeError(ErrorCode::kUnsupported,
-                   fmt::format("module {} was loaded but {} did not appear; is this "
-                               "kernel built with {}? (check 'dmesg')",
-                               stub.module, root_.Display(dir), stub.name));
+  return MakeError(
+      ErrorCode::kUnsupported,
+      fmt::format("module {} was loaded but {} did not appear; is this "
+                  "kernel built with {}? (check 'dmesg')",
+                  stub.module, root_.Display(dir), stub.name));
 }
 
 Status Binder::Rebind(const PciAddress& a, const std::string& driver) {
   auto bind = root_.Sys("bus/pci/drivers") / driver / "bind";
   Status s = Exists(bind) ? Write(bind, a.ToString())
-                          : MakeError(ErrorCode::kNotFound, root_.Display(bind) +
-                                                                " does not exist");
+                          : MakeError(ErrorCode::kNotFound,
+                                      root_.Display(bind) + " does not exist");
   if (s && CurrentDriver(a) == driver) return Ok();
   // The driver may be gone (module unloaded) or refuse an explicit bind:
   // let the kernel pick, as at boot.
@@ -141,7 +150,8 @@ Status Binder::Rebind(const PciAddress& a, const std::string& driver) {
   return s;
 }
 
-Result<std::string> Binder::RollBack(const PciAddress& a, const StubDriver& stub,
+Result<std::string> Binder::RollBack(const PciAddress& a,
+                                     const StubDriver& stub,
                                      const std::string& original) {
   std::optional<Error> first;
   auto note = [&](Status s) {
@@ -149,8 +159,9 @@ Result<std::string> Binder::RollBack(const PciAddress& a, const StubDriver& stub
   };
   if (!Override(a).empty()) note(Write(DeviceDir(a) / "driver_override", "\n"));
   if (CurrentDriver(a) == stub.driver && stub.driver != original) {
-    note(Write(root_.Sys("bus/pci/drivers") / std::string(stub.driver) / "unbind",
-               a.ToString()));
+    note(Write(
+        root_.Sys("bus/pci/drivers") / std::string(stub.driver) / "unbind",
+        a.ToString()));
   }
   if (stub.xen_slots && InSlots(a)) {
     note(Write(root_.Sys("bus/pci/drivers/pciback/remove_slot"), a.ToString()));
@@ -160,16 +171,18 @@ Result<std::string> Binder::RollBack(const PciAddress& a, const StubDriver& stub
   return CurrentDriver(a);
 }
 
-Result<BindOutcome> Binder::BindToStub(const PciAddress& a, const StubDriver& stub,
+Result<BindOutcome> Binder::BindToStub(const PciAddress& a,
+                                       const StubDriver& stub,
                                        const std::string& original,
                                        const StepHook& hook) {
   // Rolls back, then describes the failure and where the device ended up.
-  auto fail = [&](std::string_view step, const Error& cause) -> Result<BindOutcome> {
+  auto fail = [&](std::string_view step,
+                  const Error& cause) -> Result<BindOutcome> {
     auto back = RollBack(a, stub, original);
-    std::string where =
-        back ? "rolled back: " + DescribeReturn(*back, original)
-             : "rolling back failed too (" + back.error().ToString() +
-                   "); check the device with 'devpass status'";
+    std::string where = back ? "rolled back: " + DescribeReturn(*back, original)
+                             : "rolling back failed too (" +
+                                   back.error().ToString() +
+                                   "); check the device with 'devpass status'";
     return tl::unexpected(StepError("hide", a, step, cause, where));
   };
   auto run = [&](std::string_view step, Status s) -> std::optional<Error> {
@@ -179,7 +192,8 @@ Result<BindOutcome> Binder::BindToStub(const PciAddress& a, const StubDriver& st
   };
 
   if (Status s = EnsureStubLoaded(stub); !s) {
-    return tl::unexpected(StepError("hide", a, "module", s.error(), "nothing was changed"));
+    return tl::unexpected(
+        StepError("hide", a, "module", s.error(), "nothing was changed"));
   }
   if (auto e = run("override", Write(DeviceDir(a) / "driver_override",
                                      std::string(stub.driver) + "\n"))) {
@@ -188,13 +202,15 @@ Result<BindOutcome> Binder::BindToStub(const PciAddress& a, const StubDriver& st
   std::string current = CurrentDriver(a);
   Status unbound = Ok();
   if (!current.empty() && current != stub.driver) {
-    unbound = Write(root_.Sys("bus/pci/drivers") / current / "unbind", a.ToString());
+    unbound =
+        Write(root_.Sys("bus/pci/drivers") / current / "unbind", a.ToString());
   }
   if (auto e = run("unbind", unbound)) return fail("unbind", *e);
   if (stub.xen_slots && !InSlots(a)) {
     // pciback only probes devices in its slot list; writing twice would
     // add the slot twice.
-    if (Status s = Write(root_.Sys("bus/pci/drivers/pciback/new_slot"), a.ToString());
+    if (Status s =
+            Write(root_.Sys("bus/pci/drivers/pciback/new_slot"), a.ToString());
         !s) {
       return fail("new_slot", s.error());
     }
@@ -206,18 +222,20 @@ Result<BindOutcome> Binder::BindToStub(const PciAddress& a, const StubDriver& st
   if (auto e = run("probe", probed)) return fail("probe", *e);
   if (CurrentDriver(a) != stub.driver) {
     // drivers_probe does not promise a bind; ask the stub directly, once.
-    Status s = Write(root_.Sys("bus/pci/drivers") / std::string(stub.driver) / "bind",
-                     a.ToString());
+    Status s =
+        Write(root_.Sys("bus/pci/drivers") / std::string(stub.driver) / "bind",
+              a.ToString());
     if (!s) return fail("verify", s.error());
   }
   BindOutcome out;
   out.driver = CurrentDriver(a);
   if (out.driver != stub.driver) {
-    return fail("verify",
-                Error{ErrorCode::kKernelRejected, 0,
-                      fmt::format("the device is on '{}' instead of {} after binding",
-                                  out.driver.empty() ? "no driver" : out.driver,
-                                  stub.driver)});
+    return fail(
+        "verify",
+        Error{ErrorCode::kKernelRejected, 0,
+              fmt::format("the device is on '{}' instead of {} after binding",
+                          out.driver.empty() ? "no driver" : out.driver,
+                          stub.driver)});
   }
   if (stub.vfio) {
     if (auto group = IommuGroupId(a)) {
@@ -240,15 +258,18 @@ Result<BindOutcome> Binder::BindToStub(const PciAddress& a, const StubDriver& st
   return out;
 }
 
-Result<BindOutcome> Binder::ReleaseFromStub(const PciAddress& a, const StubDriver& stub,
+Result<BindOutcome> Binder::ReleaseFromStub(const PciAddress& a,
+                                            const StubDriver& stub,
                                             const std::string& original,
                                             const StepHook& hook) {
   if (CurrentDriver(a) == stub.driver) {
-    Status s = Write(root_.Sys("bus/pci/drivers") / std::string(stub.driver) / "unbind",
-                     a.ToString());
+    Status s = Write(
+        root_.Sys("bus/pci/drivers") / std::string(stub.driver) / "unbind",
+        a.ToString());
     if (!s) {
-      return tl::unexpected(StepError("unhide", a, "unbind", s.error(),
-                                      "nothing was changed, the device is still hidden"));
+      return tl::unexpected(
+          StepError("unhide", a, "unbind", s.error(),
+                    "nothing was changed, the device is still hidden"));
     }
   }
   DP_RETURN_IF_ERROR(hook("unbind"));
@@ -258,29 +279,32 @@ Result<BindOutcome> Binder::ReleaseFromStub(const PciAddress& a, const StubDrive
       // Put the device back on its stub (the override still names it) so it
       // stays hidden rather than half released.
       (void)Write(root_.Sys("bus/pci/drivers_probe"), a.ToString());
-      return tl::unexpected(StepError(
-          "unhide", a, "override-clear", s.error(),
-          fmt::format("the device is on '{}'", CurrentDriver(a))));
+      return tl::unexpected(
+          StepError("unhide", a, "override-clear", s.error(),
+                    fmt::format("the device is on '{}'", CurrentDriver(a))));
     }
   }
   DP_RETURN_IF_ERROR(hook("override-clear"));
   BindOutcome out;
   if (stub.xen_slots && InSlots(a)) {
-    if (Status s = Write(root_.Sys("bus/pci/drivers/pciback/remove_slot"), a.ToString());
+    if (Status s = Write(root_.Sys("bus/pci/drivers/pciback/remove_slot"),
+                         a.ToString());
         !s) {
-      out.warnings.push_back("cannot remove the pciback slot: " + s.error().ToString());
+      out.warnings.push_back("cannot remove the pciback slot: " +
+                             s.error().ToString());
     }
   }
   if (!original.empty() && CurrentDriver(a).empty()) {
     if (Status s = Rebind(a, original); !s) {
-      out.warnings.push_back(fmt::format("binding {} failed: {}", original,
-                                         s.error().ToString()));
+      out.warnings.push_back(
+          fmt::format("binding {} failed: {}", original, s.error().ToString()));
     }
   }
   DP_RETURN_IF_ERROR(hook("rebind"));
   out.driver = CurrentDriver(a);
   if (out.driver != original) {
-    out.warnings.push_back(fmt::format("{}: {}", a, DescribeReturn(out.driver, original)));
+    out.warnings.push_back(
+        fmt::format("{}: {}", a, DescribeReturn(out.driver, original)));
   }
   return out;
 }

@@ -65,7 +65,8 @@ class Binder {
   // Step 1 alone, so that callers can load modules before changing anything.
   Status EnsureStubLoaded(const StubDriver& stub);
 
-  Result<BindOutcome> BindToStub(const PciAddress& address, const StubDriver& stub,
+  Result<BindOutcome> BindToStub(const PciAddress& address,
+                                 const StubDriver& stub,
                                  const std::string& original_driver,
                                  const StepHook& hook);
   Result<BindOutcome> ReleaseFromStub(const PciAddress& address,
@@ -75,7 +76,8 @@ class Binder {
   // Undoes a partial or complete hide: clears the override, unbinds the stub,
   // removes a pciback slot, rebinds `original_driver`. Best effort: every
   // step is tried; the first error is returned after all were tried.
-  Result<std::string> RollBack(const PciAddress& address, const StubDriver& stub,
+  Result<std::string> RollBack(const PciAddress& address,
+                               const StubDriver& stub,
                                const std::string& original_driver);
 
  private:

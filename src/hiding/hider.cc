@@ -26,9 +26,8 @@ std::string Join(const std::vector<std::string>& v, std::string_view sep) {
 }
 
 // Parses, de-duplicates (keeping order) and checks that each device exists.
-Result<std::vector<PciAddress>> ParseDevices(const Root& root,
-                                             const std::vector<std::string>& args,
-                                             bool must_exist) {
+Result<std::vector<PciAddress>> ParseDevices(
+    const Root& root, const std::vector<std::string>& args, bool must_exist) {
   if (args.empty()) {
     return MakeError(ErrorCode::kInvalidArgument,
                      "no device given; name one or more PCI addresses, as "
@@ -40,10 +39,11 @@ Result<std::vector<PciAddress>> ParseDevices(const Root& root,
     if (std::find(out.begin(), out.end(), a) != out.end()) continue;
     auto dir = root.Sys("bus/pci/devices") / a.ToString();
     if (must_exist && !Exists(dir)) {
-      return MakeError(ErrorCode::kNotFound,
-                       fmt::format("there is no PCI device {} ({} does not exist); "
-                                   "check the address with 'devpass list'",
-                                   a, root.Display(dir)));
+      return MakeError(
+          ErrorCode::kNotFound,
+          fmt::format("there is no PCI device {} ({} does not exist); "
+                      "check the address with 'devpass list'",
+                      a, root.Display(dir)));
     }
     out.push_back(a);
   }
@@ -57,20 +57,27 @@ using internal::ParseDevices;
 
 std::string_view ActionName(DeviceResult::Action action) {
   switch (action) {
-    case DeviceResult::Action::kHidden: return "hidden";
-    case DeviceResult::Action::kAlreadyHidden: return "already-hidden";
-    case DeviceResult::Action::kUnhidden: return "unhidden";
-    case DeviceResult::Action::kNotHidden: return "not-hidden";
-    case DeviceResult::Action::kForgotten: return "forgotten";
-    case DeviceResult::Action::kFailed: return "failed";
+    case DeviceResult::Action::kHidden:
+      return "hidden";
+    case DeviceResult::Action::kAlreadyHidden:
+      return "already-hidden";
+    case DeviceResult::Action::kUnhidden:
+      return "unhidden";
+    case DeviceResult::Action::kNotHidden:
+      return "not-hidden";
+    case DeviceResult::Action::kForgotten:
+      return "forgotten";
+    case DeviceResult::Action::kFailed:
+      return "failed";
   }
   return "failed";
 }
 
 bool OpReport::ok() const {
-  return std::none_of(devices.begin(), devices.end(), [](const DeviceResult& d) {
-    return d.action == DeviceResult::Action::kFailed;
-  });
+  return std::none_of(devices.begin(), devices.end(),
+                      [](const DeviceResult& d) {
+                        return d.action == DeviceResult::Action::kFailed;
+                      });
 }
 
 Hider::Hider(const Root& root, Kernel& kernel, HiderConfig config)
@@ -85,32 +92,37 @@ Result<OpReport> Hider::Hide(const std::vector<std::string>& devices,
   // Bad input fails before waiting for the lock.
   DP_RETURN_IF_ERROR(FindStub(options.driver));
   DP_RETURN_IF_ERROR(ParseDevices(root_, devices, true));
-  DP_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(root_, config_.lock_timeout));
+  DP_ASSIGN_OR_RETURN(FileLock lock,
+                      FileLock::Acquire(root_, config_.lock_timeout));
   return Hide(devices, options, lock);
 }
 
 Result<OpReport> Hider::Hide(const std::vector<std::string>& devices,
-                             const HideOptions& options, const FileLock& /*held*/) {
+                             const HideOptions& options,
+                             const FileLock& /*held*/) {
   DP_ASSIGN_OR_RETURN(StubDriver stub, FindStub(options.driver));
   DP_ASSIGN_OR_RETURN(std::vector<PciAddress> requested,
                       ParseDevices(root_, devices, true));
   for (const auto& a : requested) {
     DP_ASSIGN_OR_RETURN(bool bridge, host::IsBridge(root_, a));
     if (bridge) {
-      return MakeError(ErrorCode::kUnsupported,
-                       fmt::format("{} is a PCI bridge; bridges stay with the host "
-                                   "(a guest gets the devices behind them)",
-                                   a));
+      return MakeError(
+          ErrorCode::kUnsupported,
+          fmt::format("{} is a PCI bridge; bridges stay with the host "
+                      "(a guest gets the devices behind them)",
+                      a));
     }
     // Host and ISA/LPC bridges have header type 0, so IsBridge (the
     // kernel's viability rule) does not see them; they are the chipset.
     auto cls = ReadInt(root_.Sys("bus/pci/devices") / a.ToString() / "class");
     if (cls) {
-      if (auto kind = host::BridgeKind(static_cast<uint32_t>(*cls)); !kind.empty()) {
-        return MakeError(ErrorCode::kUnsupported,
-                         fmt::format("{} is a {} (class 0x{:06x}), part of the host's "
-                                     "chipset; bridges stay with the host",
-                                     a, kind, *cls));
+      if (auto kind = host::BridgeKind(static_cast<uint32_t>(*cls));
+          !kind.empty()) {
+        return MakeError(
+            ErrorCode::kUnsupported,
+            fmt::format("{} is a {} (class 0x{:06x}), part of the host's "
+                        "chipset; bridges stay with the host",
+                        a, kind, *cls));
       }
     }
   }
@@ -127,25 +139,27 @@ Result<OpReport> Hider::Hide(const std::vector<std::string>& devices,
       if (stub.vfio) {
         return MakeError(
             ErrorCode::kUnsupported,
-            fmt::format("{} has no IOMMU group (the IOMMU is off or absent), so "
-                        "vfio-pci cannot take it: the kernel refuses to bind "
-                        "vfio-pci without a group and no /dev/vfio node would "
-                        "exist. Enable the IOMMU (VT-d / AMD-Vi in the firmware, "
-                        "intel_iommu=on on the kernel command line) and check "
-                        "with 'devpass check', or only hide it with --driver "
-                        "pci-stub",
-                        a));
+            fmt::format(
+                "{} has no IOMMU group (the IOMMU is off or absent), so "
+                "vfio-pci cannot take it: the kernel refuses to bind "
+                "vfio-pci without a group and no /dev/vfio node would "
+                "exist. Enable the IOMMU (VT-d / AMD-Vi in the firmware, "
+                "intel_iommu=on on the kernel command line) and check "
+                "with 'devpass check', or only hide it with --driver "
+                "pci-stub",
+                a));
       }
       continue;
     }
     if (options.group) {
       for (const auto& m : group->members) {
         if (m.is_bridge || host::IsStubDriver(m.driver)) continue;
-        if (std::find(targets.begin(), targets.end(), m.address) == targets.end()) {
+        if (std::find(targets.begin(), targets.end(), m.address) ==
+            targets.end()) {
           targets.push_back(m.address);
-          group_notes.push_back(fmt::format("{} (IOMMU group {}, {})", m.address,
-                                            group->id,
-                                            m.driver.empty() ? "unbound" : m.driver));
+          group_notes.push_back(
+              fmt::format("{} (IOMMU group {}, {})", m.address, group->id,
+                          m.driver.empty() ? "unbound" : m.driver));
         }
       }
       continue;
@@ -158,13 +172,14 @@ Result<OpReport> Hider::Hide(const std::vector<std::string>& devices,
       }
       return MakeError(
           ErrorCode::kConflict,
-          fmt::format("cannot hide {} alone: its IOMMU group {} also holds {}, which "
-                      "the host uses; VFIO lets a guest use a group only when every "
-                      "member is unbound or on a stub driver. Hide the whole group "
-                      "with --group ('devpass hide --group {}'), or name every "
-                      "member. --force does not change this: the kernel would "
-                      "refuse the group anyway",
-                      a, group->id, Join(names, ", "), a));
+          fmt::format(
+              "cannot hide {} alone: its IOMMU group {} also holds {}, which "
+              "the host uses; VFIO lets a guest use a group only when every "
+              "member is unbound or on a stub driver. Hide the whole group "
+              "with --group ('devpass hide --group {}'), or name every "
+              "member. --force does not change this: the kernel would "
+              "refuse the group anyway",
+              a, group->id, Join(names, ", "), a));
     }
   }
 
@@ -176,10 +191,11 @@ Result<OpReport> Hider::Hide(const std::vector<std::string>& devices,
     DP_ASSIGN_OR_RETURN(auto persisted, persist_.Read(a));
     Planned p{a, current, false, ""};
     if (entry && entry->stub != stub.driver && current == entry->stub) {
-      return MakeError(ErrorCode::kConflict,
-                       fmt::format("{} is already hidden with {}; unhide it first "
-                                   "to move it to {}",
-                                   a, entry->stub, stub.driver));
+      return MakeError(
+          ErrorCode::kConflict,
+          fmt::format("{} is already hidden with {}; unhide it first "
+                      "to move it to {}",
+                      a, entry->stub, stub.driver));
     }
     if (current == stub.driver) {
       p.already = true;
@@ -190,15 +206,18 @@ Result<OpReport> Hider::Hide(const std::vector<std::string>& devices,
         p.original = persisted->original_driver;
       } else {
         p.original = "";
-        p.note = fmt::format("was already on {} (not by devpass; its earlier "
-                             "driver is unknown, unhide will leave it unbound)",
-                             stub.driver);
+        p.note = fmt::format(
+            "was already on {} (not by devpass; its earlier "
+            "driver is unknown, unhide will leave it unbound)",
+            stub.driver);
       }
     } else if (current.empty()) {
       // Unbound now; a driver recorded earlier (ledger from before a reboot,
       // or the persist file) is the one to give it back to.
-      if (entry) p.original = entry->original_driver;
-      else if (persisted) p.original = persisted->original_driver;
+      if (entry)
+        p.original = entry->original_driver;
+      else if (persisted)
+        p.original = persisted->original_driver;
     }
     plan.push_back(std::move(p));
   }
@@ -213,31 +232,35 @@ Result<OpReport> Hider::Hide(const std::vector<std::string>& devices,
     std::vector<std::string> why;
     for (const auto& d : deps) why.push_back(d.detail);
     if (!options.force) {
-      return MakeError(ErrorCode::kUnsafe,
-                       fmt::format("refusing to hide {}: the host depends on it ({}); "
-                                   "hiding it would take that away from the running "
-                                   "host. Use --force if you are sure",
-                                   p.address, Join(why, "; ")));
+      return MakeError(
+          ErrorCode::kUnsafe,
+          fmt::format("refusing to hide {}: the host depends on it ({}); "
+                      "hiding it would take that away from the running "
+                      "host. Use --force if you are sure",
+                      p.address, Join(why, "; ")));
     }
     forced.push_back(fmt::format("{}: hidden despite --force: {}", p.address,
                                  Join(why, "; ")));
   }
 
   // Load the module before anything changes, so a failure changes nothing.
-  if (std::any_of(plan.begin(), plan.end(), [](const Planned& p) { return !p.already; })) {
+  if (std::any_of(plan.begin(), plan.end(),
+                  [](const Planned& p) { return !p.already; })) {
     DP_RETURN_IF_ERROR(binder.EnsureStubLoaded(stub));
   }
   DP_ASSIGN_OR_RETURN(OpReport report,
                       Apply(plan, stub, options.persist, options.assignment));
   std::vector<std::string> notes;
-  for (auto& n : group_notes) notes.push_back("also hiding " + n + " (--group)");
+  for (auto& n : group_notes)
+    notes.push_back("also hiding " + n + " (--group)");
   report.warnings.insert(report.warnings.begin(), notes.begin(), notes.end());
   for (auto& f : forced) report.warnings.push_back(std::move(f));
   return report;
 }
 
-Result<OpReport> Hider::Apply(const std::vector<Planned>& plan, const StubDriver& stub,
-                              bool persist, const std::optional<Assignment>& assignment) {
+Result<OpReport> Hider::Apply(const std::vector<Planned>& plan,
+                              const StubDriver& stub, bool persist,
+                              const std::optional<Assignment>& assignment) {
   Binder binder(root_, kernel_, config_.vfio_wait);
   DP_ASSIGN_OR_RETURN(Ledger ledger, Ledger::Load(root_));
   OpReport report;
@@ -254,9 +277,10 @@ Result<OpReport> Hider::Apply(const std::vector<Planned>& plan, const StubDriver
         back.push_back(fmt::format("{}: {}", it->address,
                                    DescribeReturn(*r, it->original_driver)));
       } else {
-        back.push_back(fmt::format("{}: rollback failed ({}); the journal keeps it "
-                                   "for the next devpass run",
-                                   it->address, r.error().ToString()));
+        back.push_back(
+            fmt::format("{}: rollback failed ({}); the journal keeps it "
+                        "for the next devpass run",
+                        it->address, r.error().ToString()));
       }
     }
     Error e = cause;
@@ -304,7 +328,8 @@ Result<OpReport> Hider::Apply(const std::vector<Planned>& plan, const StubDriver
 
   for (const auto& p : plan) {
     if (persist && !Exists(persist_.FileFor(p.address))) {
-      devpass::Status s = persist_.Add({p.address, std::string(stub.driver), p.original});
+      devpass::Status s =
+          persist_.Add({p.address, std::string(stub.driver), p.original});
       if (!s) return undo(s.error());
     }
   }
@@ -330,8 +355,8 @@ Result<OpReport> Hider::Apply(const std::vector<Planned>& plan, const StubDriver
       d.driver = std::string(stub.driver);
       d.persisted = e.persisted;
       d.message = p.note;
-      if (auto g = binder.IommuGroupId(p.address); g && stub.vfio &&
-                                                   Exists(root_.Dev("vfio") / std::to_string(*g))) {
+      if (auto g = binder.IommuGroupId(p.address);
+          g && stub.vfio && Exists(root_.Dev("vfio") / std::to_string(*g))) {
         d.vfio_node = fmt::format("/dev/vfio/{}", *g);
       }
       already.push_back(std::move(d));
@@ -343,15 +368,18 @@ Result<OpReport> Hider::Apply(const std::vector<Planned>& plan, const StubDriver
 
   for (auto& d : report.devices) {
     d.persisted = Exists(persist_.FileFor(d.address));
-    std::string vfio = d.vfio_node.empty() ? "" : fmt::format(" ({})", d.vfio_node);
-    d.message = fmt::format("{}: hidden: {} -> {}{}", d.address,
-                            d.original_driver.empty() ? "(no driver)" : d.original_driver,
-                            d.driver, vfio);
+    std::string vfio =
+        d.vfio_node.empty() ? "" : fmt::format(" ({})", d.vfio_node);
+    d.message = fmt::format(
+        "{}: hidden: {} -> {}{}", d.address,
+        d.original_driver.empty() ? "(no driver)" : d.original_driver, d.driver,
+        vfio);
   }
   for (auto& d : already) {
-    std::string vfio = d.vfio_node.empty() ? "" : fmt::format(" ({})", d.vfio_node);
-    d.message = fmt::format("{}: already hidden on {}{}{}", d.address, d.stub, vfio,
-                            d.message.empty() ? "" : "; " + d.message);
+    std::string vfio =
+        d.vfio_node.empty() ? "" : fmt::format(" ({})", d.vfio_node);
+    d.message = fmt::format("{}: already hidden on {}{}{}", d.address, d.stub,
+                            vfio, d.message.empty() ? "" : "; " + d.message);
     report.devices.push_back(std::move(d));
   }
   std::sort(report.devices.begin(), report.devices.end(),

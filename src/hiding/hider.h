@@ -62,7 +62,7 @@ struct DeviceResult {
     kAlreadyHidden,  // was on the stub already
     kUnhidden,       // given back to its original driver (or left unbound)
     kNotHidden,      // unhide: devpass had not hidden it; nothing to do
-    kForgotten,      // unhide: gone or drifted off the stub; ledger entry dropped
+    kForgotten,  // unhide: gone or drifted off the stub; ledger entry dropped
     kFailed,
   };
   PciAddress address;
@@ -72,8 +72,8 @@ struct DeviceResult {
   std::string driver;           // driver bound now ("" = unbound)
   std::string vfio_node;        // "/dev/vfio/7"
   bool persisted = false;
-  std::string message;          // one line for people
-  std::optional<Error> error;   // kFailed only
+  std::string message;         // one line for people
+  std::optional<Error> error;  // kFailed only
 };
 
 std::string_view ActionName(DeviceResult::Action action);
@@ -148,9 +148,9 @@ class Hider {
   };
   // Runs the protocol for each planned device (lock held), then persists and
   // commits the ledger; all or nothing.
-  Result<OpReport> Apply(const std::vector<Planned>& plan, const StubDriver& stub,
-                         bool persist,
-                         const std::optional<Assignment>& assignment = std::nullopt);
+  Result<OpReport> Apply(
+      const std::vector<Planned>& plan, const StubDriver& stub, bool persist,
+      const std::optional<Assignment>& assignment = std::nullopt);
   Result<DeviceResult> UnhideOne(Ledger& ledger, const PciAddress& address,
                                  const UnhideOptions& options);
 

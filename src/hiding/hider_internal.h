@@ -14,9 +14,8 @@ namespace devpass::hiding::internal {
 
 // Parses and de-duplicates (keeping order); with `must_exist`, kNotFound for
 // a device missing from sys/bus/pci/devices.
-Result<std::vector<PciAddress>> ParseDevices(const Root& root,
-                                             const std::vector<std::string>& args,
-                                             bool must_exist);
+Result<std::vector<PciAddress>> ParseDevices(
+    const Root& root, const std::vector<std::string>& args, bool must_exist);
 
 std::string Join(const std::vector<std::string>& v, std::string_view sep);
 

@@ -18,13 +18,16 @@ Result<OpReport> Hider::Unhide(const std::vector<std::string>& devices,
                                const UnhideOptions& options) {
   // Bad input fails before waiting for the lock.
   DP_RETURN_IF_ERROR(ParseDevices(root_, devices, false));
-  DP_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(root_, config_.lock_timeout));
+  DP_ASSIGN_OR_RETURN(FileLock lock,
+                      FileLock::Acquire(root_, config_.lock_timeout));
   return Unhide(devices, options, lock);
 }
 
 Result<OpReport> Hider::Unhide(const std::vector<std::string>& devices,
-                               const UnhideOptions& options, const FileLock& /*held*/) {
-  DP_ASSIGN_OR_RETURN(std::vector<PciAddress> addrs, ParseDevices(root_, devices, false));
+                               const UnhideOptions& options,
+                               const FileLock& /*held*/) {
+  DP_ASSIGN_OR_RETURN(std::vector<PciAddress> addrs,
+                      ParseDevices(root_, devices, false));
   DP_ASSIGN_OR_RETURN(Ledger ledger, Ledger::Load(root_));
   Binder binder(root_, kernel_, config_.vfio_wait);
 
@@ -36,18 +39,20 @@ Result<OpReport> Hider::Unhide(const std::vector<std::string>& devices,
         ProbeOwner(root_, *entry->assignment).alive()) {
       // Taking the device from under a running guest would hand the host a
       // device in the middle of the guest's DMA.
-      return MakeError(ErrorCode::kConflict,
-                       fmt::format("{} is assigned to {}; stop that guest first",
-                                   a, DescribeOwner(*entry->assignment)));
+      return MakeError(
+          ErrorCode::kConflict,
+          fmt::format("{} is assigned to {}; stop that guest first", a,
+                      DescribeOwner(*entry->assignment)));
     }
     bool known = entry != nullptr;
     DP_ASSIGN_OR_RETURN(auto persisted, persist_.Read(a));
     known = known || persisted.has_value();
     if (!binder.DeviceExists(a) && !known) {
-      return MakeError(ErrorCode::kNotFound,
-                       fmt::format("there is no PCI device {} ({} does not exist); "
-                                   "check the address with 'devpass list'",
-                                   a, root_.Display(binder.DeviceDir(a))));
+      return MakeError(
+          ErrorCode::kNotFound,
+          fmt::format("there is no PCI device {} ({} does not exist); "
+                      "check the address with 'devpass list'",
+                      a, root_.Display(binder.DeviceDir(a))));
     }
     std::string current = binder.CurrentDriver(a);
     if (!known && host::IsStubDriver(current)) {
@@ -58,7 +63,8 @@ Result<OpReport> Hider::Unhide(const std::vector<std::string>& devices,
           ErrorCode::kConflict,
           fmt::format(
               "{} is on {}, but devpass did not hide it (no ledger entry, no "
-              "persist file), so devpass does not know which driver it came from "
+              "persist file), so devpass does not know which driver it came "
+              "from "
               "and changes nothing. It may belong to libvirt, driverctl or "
               "vfio-pci.ids=. To release it yourself: echo {} > "
               "/sys/bus/pci/drivers/{}/unbind; echo > "
@@ -71,10 +77,11 @@ Result<OpReport> Hider::Unhide(const std::vector<std::string>& devices,
   for (const auto& a : addrs) {
     DP_ASSIGN_OR_RETURN(DeviceResult d, UnhideOne(ledger, a, options));
     if (d.persisted && !options.persist) {
-      report.warnings.push_back(fmt::format(
-          "{} is still persisted: it will be hidden again at boot; use 'devpass "
-          "unhide --persist {}' to stop that",
-          a, a));
+      report.warnings.push_back(
+          fmt::format("{} is still persisted: it will be hidden again at boot; "
+                      "use 'devpass "
+                      "unhide --persist {}' to stop that",
+                      a, a));
     }
     report.devices.push_back(std::move(d));
   }
@@ -97,9 +104,10 @@ Result<DeviceResult> Hider::UnhideOne(Ledger& ledger, const PciAddress& a,
     return d;
   };
   if (!binder.DeviceExists(a)) {
-    return forget(fmt::format("{}: the device no longer exists; removed it from the "
-                              "ledger",
-                              a));
+    return forget(
+        fmt::format("{}: the device no longer exists; removed it from the "
+                    "ledger",
+                    a));
   }
   d.driver = binder.CurrentDriver(a);
   if (!entry && !persisted) {
@@ -111,16 +119,19 @@ Result<DeviceResult> Hider::UnhideOne(Ledger& ledger, const PciAddress& a,
   std::string stub_name = entry ? entry->stub : persisted->stub;
   DP_ASSIGN_OR_RETURN(StubDriver stub, FindStub(stub_name));
   d.stub = stub_name;
-  d.original_driver = entry ? entry->original_driver : persisted->original_driver;
+  d.original_driver =
+      entry ? entry->original_driver : persisted->original_driver;
   if (!d.driver.empty() && d.driver != stub.driver) {
     // It left the stub behind devpass's back (a reboot without the persist
     // files, or someone rebound it). Only clear a stale override.
     if (binder.Override(a) == stub.driver) {
-      DP_RETURN_IF_ERROR(kernel_.WriteSysfs(binder.DeviceDir(a) / "driver_override", "\n"));
+      DP_RETURN_IF_ERROR(
+          kernel_.WriteSysfs(binder.DeviceDir(a) / "driver_override", "\n"));
     }
-    return forget(fmt::format("{}: was not on {} any more (it is on {}); removed it "
-                              "from the ledger",
-                              a, stub.driver, d.driver));
+    return forget(
+        fmt::format("{}: was not on {} any more (it is on {}); removed it "
+                    "from the ledger",
+                    a, stub.driver, d.driver));
   }
 
   JournalRecord rec;
@@ -157,14 +168,16 @@ Result<DeviceResult> Hider::UnhideOne(Ledger& ledger, const PciAddress& a,
   d.action = DeviceResult::Action::kUnhidden;
   d.driver = released->driver;
   d.persisted = Exists(persist_.FileFor(a));
-  d.message = fmt::format("{}: unhidden: {} -> {}", a, stub.driver,
-                          d.driver.empty() ? "(no driver, as before)" : d.driver);
+  d.message =
+      fmt::format("{}: unhidden: {} -> {}", a, stub.driver,
+                  d.driver.empty() ? "(no driver, as before)" : d.driver);
   for (const auto& w : released->warnings) d.message += "; " + w;
   return d;
 }
 
 Result<OpReport> Hider::Restore() {
-  DP_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(root_, config_.lock_timeout));
+  DP_ASSIGN_OR_RETURN(FileLock lock,
+                      FileLock::Acquire(root_, config_.lock_timeout));
   DP_ASSIGN_OR_RETURN(auto all, persist_.List());
   DP_ASSIGN_OR_RETURN(Ledger ledger, Ledger::Load(root_));
   Binder binder(root_, kernel_, config_.vfio_wait);
@@ -179,18 +192,21 @@ Result<OpReport> Hider::Restore() {
     failed.original_driver = h.original_driver;
     failed.persisted = true;
     if (!binder.DeviceExists(h.address)) {
-      report.warnings.push_back(fmt::format(
-          "{} is persisted but does not exist; skipped (remove it with 'devpass "
-          "unhide --persist {}')",
-          h.address, h.address));
+      report.warnings.push_back(
+          fmt::format("{} is persisted but does not exist; skipped (remove it "
+                      "with 'devpass "
+                      "unhide --persist {}')",
+                      h.address, h.address));
       continue;
     }
     auto stub = FindStub(h.stub);
-    devpass::Status loaded = stub ? binder.EnsureStubLoaded(*stub)
-                                  : devpass::Status(tl::unexpected(stub.error()));
+    devpass::Status loaded =
+        stub ? binder.EnsureStubLoaded(*stub)
+             : devpass::Status(tl::unexpected(stub.error()));
     if (!loaded) {
       failed.error = loaded.error();
-      failed.message = fmt::format("{}: {}", h.address, loaded.error().ToString());
+      failed.message =
+          fmt::format("{}: {}", h.address, loaded.error().ToString());
       report.devices.push_back(std::move(failed));
       continue;
     }
@@ -198,7 +214,8 @@ Result<OpReport> Hider::Restore() {
     const LedgerEntry* entry = ledger.Find(h.address);
     Planned p{h.address, current, current == stub->driver, ""};
     if (current.empty() || p.already) {
-      p.original = entry && p.already ? entry->original_driver : h.original_driver;
+      p.original =
+          entry && p.already ? entry->original_driver : h.original_driver;
     }
     auto r = Apply({p}, *stub, true);
     if (!r) {
@@ -222,7 +239,8 @@ Result<OpReport> Hider::Restore() {
     after.Remove(e.address);
     changed = true;
     report.warnings.push_back(fmt::format(
-        "forgot {}: it was hidden without --persist and is no longer on {} (on {})",
+        "forgot {}: it was hidden without --persist and is no longer on {} (on "
+        "{})",
         e.address, e.stub, current.empty() ? "no driver" : current));
   }
   if (changed) DP_RETURN_IF_ERROR(after.Save());

@@ -23,14 +23,16 @@ Result<StatusReport> Hider::Status() const {
     if (s.drifted) {
       report.warnings.push_back(
           s.present
-              ? fmt::format("{} should be on {} but is on {}; run 'devpass hide {}' "
-                            "to hide it again or 'devpass unhide {}' to forget it",
-                            e.address, e.stub,
-                            s.current_driver.empty() ? "no driver" : s.current_driver,
-                            e.address, e.address)
-              : fmt::format("{} is in the ledger but no longer exists; 'devpass "
-                            "unhide {}' forgets it",
-                            e.address, e.address));
+              ? fmt::format(
+                    "{} should be on {} but is on {}; run 'devpass hide {}' "
+                    "to hide it again or 'devpass unhide {}' to forget it",
+                    e.address, e.stub,
+                    s.current_driver.empty() ? "no driver" : s.current_driver,
+                    e.address, e.address)
+              : fmt::format(
+                    "{} is in the ledger but no longer exists; 'devpass "
+                    "unhide {}' forgets it",
+                    e.address, e.address));
     }
     report.hidden.push_back(std::move(s));
   }
@@ -39,7 +41,8 @@ Result<StatusReport> Hider::Status() const {
     report.warnings.push_back(persisted.error().ToString());
   } else {
     for (auto& h : *persisted) {
-      if (!ledger.Find(h.address)) report.persisted_only.push_back(std::move(h));
+      if (!ledger.Find(h.address))
+        report.persisted_only.push_back(std::move(h));
     }
   }
   JournalScan scan = journal_.List();
@@ -55,10 +58,11 @@ RepairReport Hider::RepairInterrupted() {
   // for it, and its records are gone once it finishes.
   auto lock = FileLock::Acquire(root_, config_.repair_lock_timeout);
   if (!lock) {
-    report.failed.push_back("cannot take the devpass lock to repair interrupted "
-                            "operations (they may belong to the devpass that holds "
-                            "it; the next command checks again): " +
-                            lock.error().ToString());
+    report.failed.push_back(
+        "cannot take the devpass lock to repair interrupted "
+        "operations (they may belong to the devpass that holds "
+        "it; the next command checks again): " +
+        lock.error().ToString());
     return report;
   }
   JournalScan scan = journal_.List();
@@ -74,10 +78,10 @@ RepairReport Hider::RepairInterrupted() {
     std::string what = fmt::format("'{} {}' was interrupted at step {}", rec.op,
                                    rec.address, rec.step);
     auto fail = [&](const Error& e) {
-      report.failed.push_back(fmt::format("cannot repair: {}: {}; the journal record "
-                                          "{} is kept for the next try",
-                                          what, e.ToString(),
-                                          root_.Display(journal_.PathFor(rec.address))));
+      report.failed.push_back(fmt::format(
+          "cannot repair: {}: {}; the journal record "
+          "{} is kept for the next try",
+          what, e.ToString(), root_.Display(journal_.PathFor(rec.address))));
     };
     auto stub = FindStub(rec.stub);
     if (!stub) {
@@ -95,13 +99,15 @@ RepairReport Hider::RepairInterrupted() {
       }
       outcome = "rolled back: " + DescribeReturn(*back, rec.original_driver);
     } else {
-      auto done = binder.ReleaseFromStub(rec.address, *stub, rec.original_driver,
-                                         [](std::string_view) { return Ok(); });
+      auto done =
+          binder.ReleaseFromStub(rec.address, *stub, rec.original_driver,
+                                 [](std::string_view) { return Ok(); });
       if (!done) {
         fail(done.error());
         continue;
       }
-      outcome = "completed: " + DescribeReturn(done->driver, rec.original_driver);
+      outcome =
+          "completed: " + DescribeReturn(done->driver, rec.original_driver);
     }
     // A hide never reached its end, so nothing of it may stay: no ledger
     // entry, no persist file it created. An unhide is finished: the same.

@@ -22,15 +22,16 @@
 namespace devpass::hiding {
 
 struct JournalRecord {
-  std::string op;               // "hide" or "unhide"
+  std::string op;  // "hide" or "unhide"
   PciAddress address;
-  std::string stub;             // driver name
-  std::string original_driver;  // "" when none
+  std::string stub;              // driver name
+  std::string original_driver;   // "" when none
   std::string step = "started";  // last step completed
   bool persist = false;          // the operation was given --persist
-  bool persist_created = false;  // hide: this operation created the persist file
+  bool persist_created =
+      false;  // hide: this operation created the persist file
   int pid = 0;
-  std::string started;           // ISO 8601
+  std::string started;  // ISO 8601
 };
 
 struct JournalScan {

@@ -74,38 +74,43 @@ Result<ExecResult> Run(const std::vector<std::string>& argv) {
 
 Status RealKernel::LoadModule(std::string_view module) {
   if (!root_.IsHostRoot()) {
-    return MakeError(ErrorCode::kUnsupported,
-                     fmt::format("module {} is not loaded under {} (devpass loads "
-                                 "modules only into the running kernel, with root "
-                                 "/); load it there first",
-                                 module, root_.dir().string()));
+    return MakeError(
+        ErrorCode::kUnsupported,
+        fmt::format("module {} is not loaded under {} (devpass loads "
+                    "modules only into the running kernel, with root "
+                    "/); load it there first",
+                    module, root_.dir().string()));
   }
   DP_ASSIGN_OR_RETURN(ExecResult r, Run({"modprobe", std::string(module)}));
   if (r.exit_status == 0) return Ok();
   std::string out = Trim(r.output);
   if (r.exit_status == 127) {
-    return MakeError(ErrorCode::kUnsupported,
-                     fmt::format("cannot load module {}: modprobe was not found; "
-                                 "install kmod, or load the module yourself",
-                                 module));
+    return MakeError(
+        ErrorCode::kUnsupported,
+        fmt::format("cannot load module {}: modprobe was not found; "
+                    "install kmod, or load the module yourself",
+                    module));
   }
   return MakeError(
       ErrorCode::kUnsupported,
-      fmt::format("'modprobe {}' failed with exit status {}{}{}; the module may not "
-                  "exist for this kernel: install the kernel's full module package "
-                  "(Debian: linux-image-<version>; Ubuntu: linux-modules-extra-<version>) "
-                  "or build the kernel with it",
-                  module, r.exit_status, out.empty() ? "" : ": ", out));
+      fmt::format(
+          "'modprobe {}' failed with exit status {}{}{}; the module may not "
+          "exist for this kernel: install the kernel's full module package "
+          "(Debian: linux-image-<version>; Ubuntu: "
+          "linux-modules-extra-<version>) "
+          "or build the kernel with it",
+          module, r.exit_status, out.empty() ? "" : ": ", out));
 }
 
 Result<StubDriver> FindStub(std::string_view name) {
   for (const StubDriver& s : {kVfioPci, kPciStub, kXenPciback}) {
     if (name == s.name || name == s.driver) return s;
   }
-  return MakeError(ErrorCode::kInvalidArgument,
-                   fmt::format("'{}' is not a driver devpass can hide devices with; "
-                               "choose vfio-pci, pci-stub or xen-pciback",
-                               name));
+  return MakeError(
+      ErrorCode::kInvalidArgument,
+      fmt::format("'{}' is not a driver devpass can hide devices with; "
+                  "choose vfio-pci, pci-stub or xen-pciback",
+                  name));
 }
 
 }  // namespace devpass::hiding

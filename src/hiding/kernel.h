@@ -49,10 +49,12 @@ struct StubDriver {
   bool vfio = false;        // creates /dev/vfio/<group>
 };
 
-inline constexpr StubDriver kVfioPci{"vfio-pci", "vfio-pci", "vfio-pci", false, true};
-inline constexpr StubDriver kPciStub{"pci-stub", "pci-stub", "pci-stub", false, false};
-inline constexpr StubDriver kXenPciback{"xen-pciback", "pciback", "xen-pciback", true,
-                                        false};
+inline constexpr StubDriver kVfioPci{"vfio-pci", "vfio-pci", "vfio-pci", false,
+                                     true};
+inline constexpr StubDriver kPciStub{"pci-stub", "pci-stub", "pci-stub", false,
+                                     false};
+inline constexpr StubDriver kXenPciback{"xen-pciback", "pciback", "xen-pciback",
+                                        true, false};
 
 // By user name or driver name ("xen-pciback" or "pciback"); kInvalidArgument
 // naming the choices otherwise.

@@ -67,24 +67,26 @@ Result<Ledger> Ledger::Load(const Root& root) {
   auto corrupt = [&](std::string_view why) {
     return MakeError(
         ErrorCode::kConflict,
-        fmt::format("the ledger {} is corrupt ({}); devpass will not guess which "
-                    "devices it hid. Repair the JSON by hand, or move the file "
-                    "away and unhide devices yourself (see 'devpass status' and "
-                    "docs/hiding.md)",
-                    root.Display(ledger.path_), why));
+        fmt::format(
+            "the ledger {} is corrupt ({}); devpass will not guess which "
+            "devices it hid. Repair the JSON by hand, or move the file "
+            "away and unhide devices yourself (see 'devpass status' and "
+            "docs/hiding.md)",
+            root.Display(ledger.path_), why));
   };
   try {
     json j = json::parse(text);
     int version = j.at("version").get<int>();
     if (version != kLedgerVersion) {
-      return MakeError(ErrorCode::kUnsupported,
-                       fmt::format("the ledger {} has version {}, this devpass "
-                                   "understands version {}; use the devpass that "
-                                   "wrote it",
-                                   root.Display(ledger.path_), version,
-                                   kLedgerVersion));
+      return MakeError(
+          ErrorCode::kUnsupported,
+          fmt::format("the ledger {} has version {}, this devpass "
+                      "understands version {}; use the devpass that "
+                      "wrote it",
+                      root.Display(ledger.path_), version, kLedgerVersion));
     }
-    for (const auto& e : j.at("devices")) ledger.entries_.push_back(FromJson(e));
+    for (const auto& e : j.at("devices"))
+      ledger.entries_.push_back(FromJson(e));
   } catch (const std::exception& e) {
     return corrupt(e.what());
   }

@@ -7,11 +7,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "base/pci_address.h"
@@ -31,7 +30,7 @@ struct Assignment {
   int pid = 0;
   std::string since;        // ISO 8601, UTC
   uint64_t start_time = 0;  // field 22 of /proc/<pid>/stat; 0 = not recorded
-  std::string boot_id;      // /proc/sys/kernel/random/boot_id; "" = not recorded
+  std::string boot_id;  // /proc/sys/kernel/random/boot_id; "" = not recorded
   // devpass hid the device only for this assignment: releasing it gives the
   // device back to its original driver.
   bool managed = false;
@@ -42,11 +41,11 @@ struct Assignment {
 
 struct LedgerEntry {
   PciAddress address;
-  std::string stub;             // driver name: "vfio-pci", "pci-stub", "pciback"
+  std::string stub;  // driver name: "vfio-pci", "pci-stub", "pciback"
   std::string original_driver;  // "" when the device had no driver
   std::string ids;              // "8086:100e"
   bool persisted = false;
-  std::string hidden_since;     // ISO 8601, UTC
+  std::string hidden_since;  // ISO 8601, UTC
   std::optional<Assignment> assignment;
 };
 

@@ -20,8 +20,9 @@ struct StatFields {
 // state is field 3 and starttime field 22, i.e. the 20th word after it.
 Result<StatFields> ParseStat(std::string_view text, const std::string& shown) {
   auto bad = [&] {
-    return MakeError(ErrorCode::kIo,
-                     fmt::format("cannot parse {} (expected proc(5) stat fields)", shown));
+    return MakeError(
+        ErrorCode::kIo,
+        fmt::format("cannot parse {} (expected proc(5) stat fields)", shown));
   };
   size_t close = text.rfind(')');
   if (close == std::string_view::npos) return bad();
@@ -30,7 +31,8 @@ Result<StatFields> ParseStat(std::string_view text, const std::string& shown) {
   StatFields f;
   f.state = words[0][0];
   const std::string& st = words[19];
-  auto [p, ec] = std::from_chars(st.data(), st.data() + st.size(), f.start_time);
+  auto [p, ec] =
+      std::from_chars(st.data(), st.data() + st.size(), f.start_time);
   if (ec != std::errc() || p != st.data() + st.size()) return bad();
   return f;
 }
@@ -41,7 +43,8 @@ Result<StatFields> ReadStat(const Root& root, int pid) {
   auto text = ReadFile(path);
   if (!text) {
     if (text.error().sys_errno == ENOENT || text.error().sys_errno == ESRCH) {
-      return MakeError(ErrorCode::kNotFound, fmt::format("there is no process {}", pid));
+      return MakeError(ErrorCode::kNotFound,
+                       fmt::format("there is no process {}", pid));
     }
     return tl::unexpected(text.error());
   }
@@ -70,13 +73,14 @@ Result<ProcessIdentity> CurrentProcess(const Root& root) {
   p.pid = static_cast<int>(::getpid());
   auto start = ReadStartTime(root, p.pid);
   if (!start) {
-    return MakeError(start.error().code == ErrorCode::kNotFound ? ErrorCode::kIo
-                                                                : start.error().code,
-                     fmt::format("cannot read this devpass's own start time from {} "
-                                 "({}); devpass records it so that a reused pid is "
-                                 "never taken for the owner of a device",
-                                 root.Display(root.Proc(std::to_string(p.pid)) / "stat"),
-                                 start.error().message));
+    return MakeError(
+        start.error().code == ErrorCode::kNotFound ? ErrorCode::kIo
+                                                   : start.error().code,
+        fmt::format("cannot read this devpass's own start time from {} "
+                    "({}); devpass records it so that a reused pid is "
+                    "never taken for the owner of a device",
+                    root.Display(root.Proc(std::to_string(p.pid)) / "stat"),
+                    start.error().message));
   }
   p.start_time = *start;
   p.boot_id = ReadBootId(root);
@@ -109,15 +113,17 @@ OwnerProbe ProbeOwner(const Root& root, const Assignment& a) {
     probe.detail = fmt::format("pid {} has exited", a.pid);
   } else if (a.start_time != 0 && stat->start_time != a.start_time) {
     probe.state = OwnerState::kReused;
-    probe.detail = fmt::format("pid {} now belongs to another process (started at "
-                               "tick {}, the owner at tick {})",
-                               a.pid, stat->start_time, a.start_time);
+    probe.detail = fmt::format(
+        "pid {} now belongs to another process (started at "
+        "tick {}, the owner at tick {})",
+        a.pid, stat->start_time, a.start_time);
   }
   return probe;
 }
 
 bool SameOwner(const Assignment& a, const ProcessIdentity& p) {
-  return a.pid == p.pid && a.start_time == p.start_time && a.boot_id == p.boot_id;
+  return a.pid == p.pid && a.start_time == p.start_time &&
+         a.boot_id == p.boot_id;
 }
 
 std::string DescribeOwner(const Assignment& a) {

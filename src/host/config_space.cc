@@ -13,7 +13,7 @@ namespace {
 
 // Header register bits (PCI Local Bus 3.0 §6.1, pci_regs.h); offsets are in
 // host/pci_regs.h.
-constexpr uint16_t kStatusCapList = 0x0010;     // PCI_STATUS_CAP_LIST
+constexpr uint16_t kStatusCapList = 0x0010;  // PCI_STATUS_CAP_LIST
 constexpr uint8_t kHeaderLayoutMask = 0x7f;
 constexpr uint8_t kHeaderCardBus = 2;
 

@@ -41,13 +41,15 @@ void PciOfBlockDir(const fs::path& dir, int depth, std::set<PciAddress>* out) {
     return;
   }
   auto slaves = ListDir(dir / "slaves");
-  for (const auto& s : slaves) PciOfBlockDir(Canonical(dir / "slaves" / s), depth + 1, out);
+  for (const auto& s : slaves)
+    PciOfBlockDir(Canonical(dir / "slaves" / s), depth + 1, out);
   if (slaves.empty() && Exists(dir / "partition")) {
     PciOfBlockDir(dir.parent_path(), depth + 1, out);
   }
 }
 
-std::set<PciAddress> PciOfDevNumber(const Root& root, const std::string& majmin) {
+std::set<PciAddress> PciOfDevNumber(const Root& root,
+                                    const std::string& majmin) {
   std::set<PciAddress> out;
   PciOfBlockDir(Canonical(root.Sys("dev/block") / majmin), 0, &out);
   return out;
@@ -77,10 +79,10 @@ std::string Unescape(std::string_view s) {
   auto octal = [](char c) { return c >= '0' && c <= '7'; };
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() &&
-        octal(s[i + 1]) && octal(s[i + 2]) && octal(s[i + 3])) {
-      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 +
-                                      (s[i + 3] - '0')));
+    if (s[i] == '\\' && i + 3 < s.size() && octal(s[i + 1]) &&
+        octal(s[i + 2]) && octal(s[i + 3])) {
+      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 +
+                                      (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
       i += 3;
     } else {
       out.push_back(s[i]);
@@ -103,7 +105,8 @@ std::string BlockName(const Root& root, const std::string& majmin) {
 }
 
 // "/dev/sda3" -> "8:3"; understands /dev/mapper/<name> links and dm names.
-std::optional<std::string> DevNumberOfNode(const Root& root, const std::string& node) {
+std::optional<std::string> DevNumberOfNode(const Root& root,
+                                           const std::string& node) {
   std::string name = fs::path(node).filename().string();
   auto dev_of = [&](const std::string& n) {
     return ReadTrimmed(root.Sys("class/block") / n / "dev");
@@ -113,7 +116,8 @@ std::optional<std::string> DevNumberOfNode(const Root& root, const std::string& 
     if (auto d = dev_of(*target)) return *d;
   }
   for (const auto& b : ListDir(root.Sys("class/block"))) {
-    if (ReadTrimmed(root.Sys("class/block") / b / "dm/name").value_or("") == name) {
+    if (ReadTrimmed(root.Sys("class/block") / b / "dm/name").value_or("") ==
+        name) {
       if (auto d = dev_of(b)) return *d;
     }
   }
@@ -126,7 +130,8 @@ std::string JoinLimited(const std::vector<std::string>& items, size_t limit) {
     if (i) out += ", ";
     out += items[i];
   }
-  if (items.size() > limit) out += fmt::format(" and {} more", items.size() - limit);
+  if (items.size() > limit)
+    out += fmt::format(" and {} more", items.size() - limit);
   return out;
 }
 
@@ -134,10 +139,14 @@ std::string JoinLimited(const std::vector<std::string>& items, size_t limit) {
 
 std::string_view HostDependencyKindName(HostDependency::Kind kind) {
   switch (kind) {
-    case HostDependency::Kind::kBootVga: return "boot-vga";
-    case HostDependency::Kind::kMountedFilesystem: return "mounted-filesystem";
-    case HostDependency::Kind::kSwap: return "swap";
-    case HostDependency::Kind::kDefaultRoute: return "default-route";
+    case HostDependency::Kind::kBootVga:
+      return "boot-vga";
+    case HostDependency::Kind::kMountedFilesystem:
+      return "mounted-filesystem";
+    case HostDependency::Kind::kSwap:
+      return "swap";
+    case HostDependency::Kind::kDefaultRoute:
+      return "default-route";
   }
   return "unknown";
 }
@@ -155,7 +164,9 @@ void HostUsage::AddBootVga(const PciAddress& address) {
   Add(address, HostDependency::Kind::kBootVga, "boot GPU (boot_vga=1)");
 }
 
-Result<HostUsage> HostUsage::Scan(const Root& root) { return ScanImpl(root, true); }
+Result<HostUsage> HostUsage::Scan(const Root& root) {
+  return ScanImpl(root, true);
+}
 
 Result<HostUsage> HostUsage::ScanWithoutBootVga(const Root& root) {
   return ScanImpl(root, false);
@@ -163,13 +174,12 @@ Result<HostUsage> HostUsage::ScanWithoutBootVga(const Root& root) {
 
 Result<HostUsage> HostUsage::ScanImpl(const Root& root, bool read_boot_vga) {
   HostUsage usage;
-  auto add = [&](const PciAddress& a, HostDependency::Kind kind, std::string detail) {
-    usage.Add(a, kind, std::move(detail));
-  };
+  auto add = [&](const PciAddress& a, HostDependency::Kind kind,
+                 std::string detail) { usage.Add(a, kind, std::move(detail)); };
 
   // The firmware's console: taking it away blanks the host's screen.
-  for (const auto& name :
-       read_boot_vga ? ListDir(root.Sys("bus/pci/devices")) : std::vector<std::string>{}) {
+  for (const auto& name : read_boot_vga ? ListDir(root.Sys("bus/pci/devices"))
+                                        : std::vector<std::string>{}) {
     auto a = PciAddress::Parse(name);
     if (!a) continue;
     auto v = ReadTrimmed(root.Sys("bus/pci/devices") / name / "boot_vga");
@@ -190,11 +200,13 @@ Result<HostUsage> HostUsage::ScanImpl(const Root& root, bool read_boot_vga) {
       // st_dev; the mount source after the " - <fstype>" separator names
       // the block device instead.
       auto sep = std::find(f.begin(), f.end(), "-");
-      if (sep == f.end() || sep + 2 >= f.end() || (sep + 2)->rfind("/dev/", 0) != 0) {
+      if (sep == f.end() || sep + 2 >= f.end() ||
+          (sep + 2)->rfind("/dev/", 0) != 0) {
         continue;
       }
       auto from_source = DevNumberOfNode(root, Unescape(*(sep + 2)));
-      if (!from_source || !Exists(root.Sys("dev/block") / *from_source)) continue;
+      if (!from_source || !Exists(root.Sys("dev/block") / *from_source))
+        continue;
       majmin = *from_source;
     }
     if (!mounts_by_dev.count(majmin)) dev_order.push_back(majmin);
@@ -202,9 +214,9 @@ Result<HostUsage> HostUsage::ScanImpl(const Root& root, bool read_boot_vga) {
   }
   for (const auto& majmin : dev_order) {
     const auto& points = mounts_by_dev[majmin];
-    std::string detail = fmt::format("{} {} mounted from {}", JoinLimited(points, 3),
-                                     points.size() == 1 ? "is" : "are",
-                                     BlockName(root, majmin));
+    std::string detail =
+        fmt::format("{} {} mounted from {}", JoinLimited(points, 3),
+                    points.size() == 1 ? "is" : "are", BlockName(root, majmin));
     for (const auto& a : PciOfDevNumber(root, majmin)) {
       add(a, HostDependency::Kind::kMountedFilesystem, detail);
     }
@@ -239,7 +251,8 @@ Result<HostUsage> HostUsage::ScanImpl(const Root& root, bool read_boot_vga) {
     auto f = SplitWords(line);
     if (f.size() < 10 || f[0] != std::string(32, '0') || f[1] != "00") continue;
     unsigned long flags = std::strtoul(f[8].c_str(), nullptr, 16);
-    if (flags & 0x0200) continue;  // RTF_REJECT: the kernel's unreachable default
+    if (flags & 0x0200)
+      continue;  // RTF_REJECT: the kernel's unreachable default
     route_ifs.push_back(f[9]);
   }
   std::set<std::string> seen;
@@ -253,7 +266,8 @@ Result<HostUsage> HostUsage::ScanImpl(const Root& root, bool read_boot_vga) {
       detail += fmt::format(" (through {})",
                             JoinLimited({lowers.begin(), lowers.end()}, 4));
     }
-    for (const auto& a : pci) add(a, HostDependency::Kind::kDefaultRoute, detail);
+    for (const auto& a : pci)
+      add(a, HostDependency::Kind::kDefaultRoute, detail);
   }
   return usage;
 }

@@ -40,9 +40,12 @@ class HostUsage {
   void AddBootVga(const PciAddress& address);
 
   // Empty when the host does not depend on the device.
-  const std::vector<HostDependency>& DependenciesOf(const PciAddress& address) const;
+  const std::vector<HostDependency>& DependenciesOf(
+      const PciAddress& address) const;
 
-  const std::map<PciAddress, std::vector<HostDependency>>& all() const { return deps_; }
+  const std::map<PciAddress, std::vector<HostDependency>>& all() const {
+    return deps_;
+  }
 
  private:
   static Result<HostUsage> ScanImpl(const Root& root, bool read_boot_vga);

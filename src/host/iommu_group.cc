@@ -21,7 +21,8 @@ bool ReadIsBridge(const std::filesystem::path& dev, std::string_view driver) {
     int type = (*cfg)[0x0e] & 0x7f;
     if (type == 1 || type == 2) return true;
   }
-  if (auto cls = ReadInt(dev / "class"); cls && ((*cls >> 8) & 0xffff) == 0x0604) {
+  if (auto cls = ReadInt(dev / "class");
+      cls && ((*cls >> 8) & 0xffff) == 0x0604) {
     return true;
   }
   return false;
@@ -32,18 +33,30 @@ bool ReadIsBridge(const std::filesystem::path& dev, std::string_view driver) {
 std::string_view BridgeKind(uint32_t class_code) {
   if ((class_code >> 16) != 0x06) return "";
   switch ((class_code >> 8) & 0xff) {
-    case 0x00: return "host bridge";
-    case 0x01: return "ISA bridge";
-    case 0x02: return "EISA bridge";
-    case 0x03: return "MicroChannel bridge";
-    case 0x04: return "PCI bridge";
-    case 0x05: return "PCMCIA bridge";
-    case 0x06: return "NuBus bridge";
-    case 0x07: return "CardBus bridge";
-    case 0x08: return "RACEway bridge";
-    case 0x09: return "PCI bridge";
-    case 0x0a: return "InfiniBand-to-PCI bridge";
-    default: return "bridge";
+    case 0x00:
+      return "host bridge";
+    case 0x01:
+      return "ISA bridge";
+    case 0x02:
+      return "EISA bridge";
+    case 0x03:
+      return "MicroChannel bridge";
+    case 0x04:
+      return "PCI bridge";
+    case 0x05:
+      return "PCMCIA bridge";
+    case 0x06:
+      return "NuBus bridge";
+    case 0x07:
+      return "CardBus bridge";
+    case 0x08:
+      return "RACEway bridge";
+    case 0x09:
+      return "PCI bridge";
+    case 0x0a:
+      return "InfiniBand-to-PCI bridge";
+    default:
+      return "bridge";
   }
 }
 
@@ -55,10 +68,11 @@ bool IsStubDriver(std::string_view driver) {
 Result<bool> IsBridge(const Root& root, const PciAddress& address) {
   auto dev = root.Sys("bus/pci/devices") / address.ToString();
   if (!Exists(dev)) {
-    return MakeError(ErrorCode::kNotFound,
-                     fmt::format("there is no PCI device {} ({} does not exist); "
-                                 "check the address with 'devpass list'",
-                                 address, root.Display(dev)));
+    return MakeError(
+        ErrorCode::kNotFound,
+        fmt::format("there is no PCI device {} ({} does not exist); "
+                    "check the address with 'devpass list'",
+                    address, root.Display(dev)));
   }
   return ReadIsBridge(dev, ReadLinkName(dev / "driver").value_or(""));
 }
@@ -67,10 +81,11 @@ Result<std::optional<IommuGroup>> ReadIommuGroup(const Root& root,
                                                  const PciAddress& address) {
   auto dev = root.Sys("bus/pci/devices") / address.ToString();
   if (!Exists(dev)) {
-    return MakeError(ErrorCode::kNotFound,
-                     fmt::format("there is no PCI device {} ({} does not exist); "
-                                 "check the address with 'devpass list'",
-                                 address, root.Display(dev)));
+    return MakeError(
+        ErrorCode::kNotFound,
+        fmt::format("there is no PCI device {} ({} does not exist); "
+                    "check the address with 'devpass list'",
+                    address, root.Display(dev)));
   }
   auto group_name = ReadLinkName(dev / "iommu_group");
   if (!group_name) return std::optional<IommuGroup>();
@@ -79,10 +94,11 @@ Result<std::optional<IommuGroup>> ReadIommuGroup(const Root& root,
   try {
     group.id = std::stoi(*group_name);
   } catch (const std::exception&) {
-    return MakeError(ErrorCode::kIo,
-                     fmt::format("{} points at '{}', which is not an IOMMU group "
-                                 "number",
-                                 root.Display(dev / "iommu_group"), *group_name));
+    return MakeError(
+        ErrorCode::kIo,
+        fmt::format("{} points at '{}', which is not an IOMMU group "
+                    "number",
+                    root.Display(dev / "iommu_group"), *group_name));
   }
   auto members_dir = root.Sys("kernel/iommu_groups") / *group_name / "devices";
   for (const auto& name : ListDir(members_dir)) {
@@ -93,7 +109,8 @@ Result<std::optional<IommuGroup>> ReadIommuGroup(const Root& root,
     auto member_dir = members_dir / name;
     m.driver = ReadLinkName(member_dir / "driver").value_or("");
     m.is_bridge = ReadIsBridge(member_dir, m.driver);
-    m.in_host_use = !m.driver.empty() && !m.is_bridge && !IsStubDriver(m.driver);
+    m.in_host_use =
+        !m.driver.empty() && !m.is_bridge && !IsStubDriver(m.driver);
     group.members.push_back(std::move(m));
   }
   std::sort(group.members.begin(), group.members.end(),
@@ -103,12 +120,13 @@ Result<std::optional<IommuGroup>> ReadIommuGroup(const Root& root,
   return std::optional<IommuGroup>(std::move(group));
 }
 
-std::vector<GroupMember> BlockingMembers(const IommuGroup& group,
-                                         const std::vector<PciAddress>& excluding) {
+std::vector<GroupMember> BlockingMembers(
+    const IommuGroup& group, const std::vector<PciAddress>& excluding) {
   std::vector<GroupMember> out;
   for (const auto& m : group.members) {
     if (!m.in_host_use) continue;
-    if (std::find(excluding.begin(), excluding.end(), m.address) != excluding.end()) {
+    if (std::find(excluding.begin(), excluding.end(), m.address) !=
+        excluding.end()) {
       continue;
     }
     out.push_back(m);

@@ -17,8 +17,8 @@ namespace devpass::host {
 
 struct GroupMember {
   PciAddress address;
-  std::string driver;     // "" when unbound
-  bool is_bridge = false; // header type 1/2, or bound to pcieport
+  std::string driver;      // "" when unbound
+  bool is_bridge = false;  // header type 1/2, or bound to pcieport
   // Bound to a driver other than a stub, and not a bridge: the host uses it,
   // and its presence makes the group non-viable.
   bool in_host_use = false;
@@ -56,7 +56,7 @@ std::string_view BridgeKind(uint32_t class_code);
 
 // Members other than those in `excluding` that keep the group from being
 // viable (in_host_use).
-std::vector<GroupMember> BlockingMembers(const IommuGroup& group,
-                                         const std::vector<PciAddress>& excluding);
+std::vector<GroupMember> BlockingMembers(
+    const IommuGroup& group, const std::vector<PciAddress>& excluding);
 
 }  // namespace devpass::host

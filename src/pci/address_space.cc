@@ -1,9 +1,9 @@
 #include "pci/address_space.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <mutex>
-
-#include <fmt/format.h>
 
 namespace devpass::pci {
 
@@ -49,13 +49,15 @@ Status AddressSpace::Add(uint64_t base, uint64_t size,
   const uint64_t end = base + size;
   std::unique_lock lock(mu_);
   if (auto other = FindOverlapLocked(base, end)) {
-    return MakeError(ErrorCode::kConflict,
-                     fmt::format("{} range {:#x}-{:#x} of {} overlaps {} at "
-                                 "{:#x}-{:#x}; give one of them another address",
-                                 name_, base, end - 1, device_name, other->name,
-                                 other->base, other->base + other->size - 1));
+    return MakeError(
+        ErrorCode::kConflict,
+        fmt::format("{} range {:#x}-{:#x} of {} overlaps {} at "
+                    "{:#x}-{:#x}; give one of them another address",
+                    name_, base, end - 1, device_name, other->name, other->base,
+                    other->base + other->size - 1));
   }
-  ranges_.emplace(base, Range{size, std::move(handler), std::move(device_name)});
+  ranges_.emplace(base,
+                  Range{size, std::move(handler), std::move(device_name)});
   return Ok();
 }
 
@@ -107,7 +109,8 @@ bool AddressSpace::Read(uint64_t address, std::span<uint8_t> data) const {
   return true;
 }
 
-bool AddressSpace::Write(uint64_t address, std::span<const uint8_t> data) const {
+bool AddressSpace::Write(uint64_t address,
+                         std::span<const uint8_t> data) const {
   Hit hit = Find(address);
   if (!hit.handler) return false;
   hit.handler->Write(hit.offset, data);

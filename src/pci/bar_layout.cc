@@ -15,9 +15,12 @@ uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 uint32_t VirtualBar::FlagBits() const {
   switch (bar.kind) {
-    case Bar::Kind::kIo: return 0x1;
-    case Bar::Kind::kMem32: return bar.prefetchable ? 0x8 : 0x0;
-    case Bar::Kind::kMem64: return bar.prefetchable ? 0xc : 0x4;
+    case Bar::Kind::kIo:
+      return 0x1;
+    case Bar::Kind::kMem32:
+      return bar.prefetchable ? 0x8 : 0x0;
+    case Bar::Kind::kMem64:
+      return bar.prefetchable ? 0xc : 0x4;
   }
   return 0;
 }
@@ -33,8 +36,9 @@ uint32_t VirtualBar::HighMask() const {
   return static_cast<uint32_t>(~(bar.size - 1) >> 32);
 }
 
-std::vector<VirtualBar> DescribeBars(std::span<const uint8_t> config,
-                                     std::span<const vfio::RegionInfo> regions) {
+std::vector<VirtualBar> DescribeBars(
+    std::span<const uint8_t> config,
+    std::span<const vfio::RegionInfo> regions) {
   std::vector<VirtualBar> bars;
   for (int i = 0; i < 6; ++i) {
     const size_t off = kBar0 + 4 * static_cast<size_t>(i);
@@ -49,7 +53,9 @@ std::vector<VirtualBar> DescribeBars(std::span<const uint8_t> config,
       vb.region = static_cast<uint32_t>(i);
       vb.bar.index = i;
       vb.bar.size = size;
-      vb.bar.kind = io ? Bar::Kind::kIo : is64 ? Bar::Kind::kMem64 : Bar::Kind::kMem32;
+      vb.bar.kind = io     ? Bar::Kind::kIo
+                    : is64 ? Bar::Kind::kMem64
+                           : Bar::Kind::kMem32;
       vb.bar.prefetchable = !io && (reg & 0x8);
       bars.push_back(vb);
     }
@@ -64,15 +70,19 @@ bool FitsWindow(const BarWindows& w, const VirtualBar& vb, uint64_t address) {
     return address >= start && address < end && size <= end - address;
   };
   switch (vb.bar.kind) {
-    case Bar::Kind::kIo: return inside(w.io_start, w.io_end);
-    case Bar::Kind::kMem32: return inside(w.mmio32_start, w.mmio32_end);
+    case Bar::Kind::kIo:
+      return inside(w.io_start, w.io_end);
+    case Bar::Kind::kMem32:
+      return inside(w.mmio32_start, w.mmio32_end);
     case Bar::Kind::kMem64:
-      return inside(w.mmio32_start, w.mmio32_end) || inside(w.mmio64_start, w.mmio64_end);
+      return inside(w.mmio32_start, w.mmio32_end) ||
+             inside(w.mmio64_start, w.mmio64_end);
   }
   return false;
 }
 
-Result<uint64_t> BarAllocator::Allocate(const VirtualBar& vb, const std::string& device) {
+Result<uint64_t> BarAllocator::Allocate(const VirtualBar& vb,
+                                        const std::string& device) {
   const uint64_t size = vb.bar.size;
   uint64_t* next = &next32_;
   uint64_t end = windows_.mmio32_end;
@@ -90,12 +100,14 @@ Result<uint64_t> BarAllocator::Allocate(const VirtualBar& vb, const std::string&
   }
   const uint64_t address = AlignUp(*next, align);
   if (address < *next || address >= end || size > end - address) {
-    return MakeError(ErrorCode::kConflict,
-                     fmt::format("{}: BAR{} ({:#x} bytes) does not fit in the guest's "
-                                 "{} window; assign fewer devices to this guest",
-                                 device, vb.bar.index, size, window));
+    return MakeError(
+        ErrorCode::kConflict,
+        fmt::format("{}: BAR{} ({:#x} bytes) does not fit in the guest's "
+                    "{} window; assign fewer devices to this guest",
+                    device, vb.bar.index, size, window));
   }
-  *next = address + (vb.bar.kind == Bar::Kind::kIo ? size : AlignUp(size, kPage));
+  *next =
+      address + (vb.bar.kind == Bar::Kind::kIo ? size : AlignUp(size, kPage));
   return address;
 }
 

@@ -29,8 +29,8 @@ struct BarWindows {
 };
 
 struct VirtualBar {
-  Bar bar;                // index, kind, size, prefetchable
-  uint32_t region = 0;    // VFIO region index (= BAR index for vfio-pci)
+  Bar bar;              // index, kind, size, prefetchable
+  uint32_t region = 0;  // VFIO region index (= BAR index for vfio-pci)
   // Low bits of the BAR register the guest reads back (§6.2.5.1).
   uint32_t FlagBits() const;
   // Writable bits of the BAR register (and of the upper register of a
@@ -47,7 +47,8 @@ std::vector<VirtualBar> DescribeBars(std::span<const uint8_t> config,
                                      std::span<const vfio::RegionInfo> regions);
 
 // True if [address, address + size) lies inside a window that suits `bar`.
-bool FitsWindow(const BarWindows& windows, const VirtualBar& bar, uint64_t address);
+bool FitsWindow(const BarWindows& windows, const VirtualBar& bar,
+                uint64_t address);
 
 // Bump allocation with natural alignment (a BAR is aligned to its size,
 // §6.2.5.1), and memory BARs at least page aligned so that KVM can map
@@ -55,8 +56,10 @@ bool FitsWindow(const BarWindows& windows, const VirtualBar& bar, uint64_t addre
 class BarAllocator {
  public:
   explicit BarAllocator(const BarWindows& windows)
-      : windows_(windows), next32_(windows.mmio32_start),
-        next64_(windows.mmio64_start), next_io_(windows.io_start) {}
+      : windows_(windows),
+        next32_(windows.mmio32_start),
+        next64_(windows.mmio64_start),
+        next_io_(windows.io_start) {}
   // Guest address for `bar`, or kConflict naming the window.
   Result<uint64_t> Allocate(const VirtualBar& bar, const std::string& device);
 

@@ -51,8 +51,8 @@ class GuestPlatform {
   // [gpa, gpa + size): a KVM memslot, so guest accesses never exit. gpa,
   // size and host must be page aligned. Refused (kConflict) if the range
   // touches guest RAM or anything already mapped or trapped.
-  virtual Result<RegistrationPtr> MapMemory(uint64_t gpa, uint64_t size, void* host,
-                                            std::string name) = 0;
+  virtual Result<RegistrationPtr> MapMemory(uint64_t gpa, uint64_t size,
+                                            void* host, std::string name) = 0;
   // Accesses to [gpa, gpa + size) exit to `handler` with offsets relative to
   // gpa. Same refusals as MapMemory.
   virtual Result<RegistrationPtr> TrapMmio(uint64_t gpa, uint64_t size,
@@ -66,8 +66,8 @@ class GuestPlatform {
   // lives). Refused when the message does not target the local APIC window
   // 0xFEE0_0000-0xFEEF_FFFF: a guest must not make a device write anywhere
   // else in the name of an interrupt.
-  virtual Result<std::unique_ptr<MsiRoute>> RouteMsi(int eventfd,
-                                                     const MsiMessage& message) = 0;
+  virtual Result<std::unique_ptr<MsiRoute>> RouteMsi(
+      int eventfd, const MsiMessage& message) = 0;
   // Level INTx: `trigger_fd` asserts IOAPIC input `gsi`; KVM signals
   // `resample_fd` when the guest EOIs it (VFIO then unmasks the line).
   virtual Result<RegistrationPtr> RouteIntx(int trigger_fd, int resample_fd,

@@ -31,7 +31,8 @@ void ConfigSpace::Write(uint16_t offset, std::span<const uint8_t> data) {
 HostBridge::HostBridge() {
   config_.Set16(kVendorId, kHostBridgeVendor);
   config_.Set16(kDeviceId, kHostBridgeDevice);
-  config_.Set16(kCommand, 0x0006);  // memory space + bus master, as firmware leaves it
+  config_.Set16(kCommand,
+                0x0006);  // memory space + bus master, as firmware leaves it
   config_.SetWritable(kCommand, 0x46);  // memory, master, parity
   config_.Set8(kRevisionId, 0);
   config_.Set8(kClassProgIf, 0x00);

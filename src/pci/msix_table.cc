@@ -7,10 +7,14 @@ namespace devpass::pci {
 uint32_t MsixTable::ReadDword(uint32_t vector, uint32_t dword) const {
   const Entry& e = entries_[vector];
   switch (dword) {
-    case 0: return static_cast<uint32_t>(e.message.address);
-    case 1: return static_cast<uint32_t>(e.message.address >> 32);
-    case 2: return e.message.data;
-    default: return e.masked ? 1u : 0u;
+    case 0:
+      return static_cast<uint32_t>(e.message.address);
+    case 1:
+      return static_cast<uint32_t>(e.message.address >> 32);
+    case 2:
+      return e.message.data;
+    default:
+      return e.masked ? 1u : 0u;
   }
 }
 
@@ -25,8 +29,12 @@ bool MsixTable::WriteDword(uint32_t vector, uint32_t dword, uint32_t value) {
       e.message.address = (e.message.address & 0xffffffffull) |
                           (static_cast<uint64_t>(value) << 32);
       break;
-    case 2: e.message.data = value; break;
-    default: e.masked = value & 1; break;  // other bits reserved
+    case 2:
+      e.message.data = value;
+      break;
+    default:
+      e.masked = value & 1;
+      break;  // other bits reserved
   }
   return before.message != e.message || before.masked != e.masked;
 }
@@ -37,19 +45,21 @@ void MsixTable::Read(uint64_t offset, std::span<uint8_t> data) const {
     const uint64_t at = offset + i;
     const uint64_t vector = at / kMsixEntrySize;
     if (vector >= entries_.size() || data.size() - i < 4 || at % 4) break;
-    StoreLe(data.subspan(i, 4),
-            ReadDword(static_cast<uint32_t>(vector), (at % kMsixEntrySize) / 4));
+    StoreLe(data.subspan(i, 4), ReadDword(static_cast<uint32_t>(vector),
+                                          (at % kMsixEntrySize) / 4));
   }
 }
 
-std::vector<uint32_t> MsixTable::Write(uint64_t offset, std::span<const uint8_t> data) {
+std::vector<uint32_t> MsixTable::Write(uint64_t offset,
+                                       std::span<const uint8_t> data) {
   std::vector<uint32_t> changed;
   for (size_t i = 0; i < data.size(); i += 4) {
     const uint64_t at = offset + i;
     const uint64_t vector = at / kMsixEntrySize;
     if (vector >= entries_.size() || data.size() - i < 4 || at % 4) break;
     const auto value = static_cast<uint32_t>(LoadLe(data.subspan(i, 4)));
-    if (WriteDword(static_cast<uint32_t>(vector), (at % kMsixEntrySize) / 4, value) &&
+    if (WriteDword(static_cast<uint32_t>(vector), (at % kMsixEntrySize) / 4,
+                   value) &&
         (changed.empty() || changed.back() != vector)) {
       changed.push_back(static_cast<uint32_t>(vector));
     }

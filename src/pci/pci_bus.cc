@@ -1,8 +1,8 @@
 #include "pci/pci_bus.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace devpass::pci {
 
@@ -10,7 +10,8 @@ Status PciBus::Add(int slot, int function, std::shared_ptr<PciDevice> device) {
   if (slot < 0 || slot >= kSlots || function < 0 || function >= kFunctions) {
     return MakeError(ErrorCode::kInvalidArgument,
                      fmt::format("PCI slot {}.{} is out of range (device 0-31, "
-                                 "function 0-7)", slot, function));
+                                 "function 0-7)",
+                                 slot, function));
   }
   auto& entry = functions_[slot * kFunctions + function];
   if (entry) {

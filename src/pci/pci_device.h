@@ -51,7 +51,10 @@ class PciDevice {
 // read-only bits keep their value whatever the guest writes.
 class ConfigSpace {
  public:
-  ConfigSpace() { bytes_.fill(0); writable_.fill(0); }
+  ConfigSpace() {
+    bytes_.fill(0);
+    writable_.fill(0);
+  }
 
   void Set8(uint16_t off, uint8_t v) { bytes_[off] = v; }
   void Set16(uint16_t off, uint16_t v);

@@ -1,10 +1,9 @@
 #include "pci/vfio_pci_device.h"
 
+#include <fmt/format.h>
 #include <linux/vfio.h>
 
 #include <algorithm>
-
-#include <fmt/format.h>
 
 namespace devpass::pci {
 namespace {
@@ -68,12 +67,13 @@ std::vector<std::pair<uint64_t, uint64_t>> Complement(
 
 VfioPciDevice::VfioPciDevice(vfio::Device device, GuestPlatform& platform,
                              PassthroughOptions options)
-    : device_(std::move(device)), platform_(platform), options_(std::move(options)),
+    : device_(std::move(device)),
+      platform_(platform),
+      options_(std::move(options)),
       name_(fmt::format("passthrough {}", device_.address().ToString())) {}
 
-Result<std::shared_ptr<VfioPciDevice>> VfioPciDevice::Create(vfio::Device device,
-                                                             GuestPlatform& platform,
-                                                             PassthroughOptions options) {
+Result<std::shared_ptr<VfioPciDevice>> VfioPciDevice::Create(
+    vfio::Device device, GuestPlatform& platform, PassthroughOptions options) {
   std::shared_ptr<VfioPciDevice> dev(
       new VfioPciDevice(std::move(device), platform, std::move(options)));
   DP_RETURN_IF_ERROR(dev->Init());
@@ -83,32 +83,38 @@ Result<std::shared_ptr<VfioPciDevice>> VfioPciDevice::Create(vfio::Device device
 VfioPciDevice::~VfioPciDevice() { Shutdown(); }
 
 void VfioPciDevice::Log(const std::string& message) {
-  if (options_.log) options_.log(fmt::format("{}: {}", device_.address().ToString(), message));
+  if (options_.log)
+    options_.log(fmt::format("{}: {}", device_.address().ToString(), message));
 }
 
 Status VfioPciDevice::Init() {
   if (!device_.is_pci()) {
-    return MakeError(ErrorCode::kUnsupported,
-                     fmt::format("{} is not a PCI device as VFIO sees it", name_));
+    return MakeError(
+        ErrorCode::kUnsupported,
+        fmt::format("{} is not a PCI device as VFIO sees it", name_));
   }
   DP_ASSIGN_OR_RETURN(std::vector<uint8_t> phys, device_.ReadConfigSpace());
   if (phys.size() < kConfigSize) phys.resize(kConfigSize, 0);
   const uint8_t header_type = phys[kHeaderType] & 0x7f;
   if (header_type != 0) {
-    return MakeError(ErrorCode::kUnsupported,
-                     fmt::format("{} has header type {} (a bridge); devpass assigns "
-                                 "endpoints (type 0) only", name_, header_type));
+    return MakeError(
+        ErrorCode::kUnsupported,
+        fmt::format("{} has header type {} (a bridge); devpass assigns "
+                    "endpoints (type 0) only",
+                    name_, header_type));
   }
   // Identity, class and subsystem as the device has them; the rest of the
   // header is devpass's.
   for (uint16_t i = 0; i < 0x40; ++i) config_.Set8(i, phys[i]);
   kind_.fill(ByteKind::kPassthrough);
   for (uint16_t i = 0; i < 0x40; ++i) kind_[i] = ByteKind::kShadow;
-  kind_[kStatus] = kind_[kStatus + 1] = ByteKind::kPassthrough;  // live, RW1C bits
+  kind_[kStatus] = kind_[kStatus + 1] =
+      ByteKind::kPassthrough;  // live, RW1C bits
   config_.Set16(kCommand, 0);  // decoding off until the guest turns it on
   config_.SetWritable(kCommand, kCommandWritable & 0xff);
   config_.SetWritable(kCommand + 1, kCommandWritable >> 8);
-  config_.Set8(kHeaderType, header_type);  // one function: multifunction bit clear
+  config_.Set8(kHeaderType,
+               header_type);  // one function: multifunction bit clear
   config_.Set8(kBist, 0);
   config_.SetWritable(kCacheLineSize, 0xff);
   config_.SetWritable(kLatencyTimer, 0xff);
@@ -127,7 +133,8 @@ Status VfioPciDevice::Init() {
     const uint16_t reg = static_cast<uint16_t>(kBar0 + 4 * vb.bar.index);
     config_.Set32(reg, vb.FlagBits());
     const uint32_t low = vb.LowMask();
-    for (int i = 0; i < 4; ++i) config_.SetWritable(reg + i, static_cast<uint8_t>(low >> (8 * i)));
+    for (int i = 0; i < 4; ++i)
+      config_.SetWritable(reg + i, static_cast<uint8_t>(low >> (8 * i)));
     if (vb.bar.kind == Bar::Kind::kMem64) {
       const uint32_t high = vb.HighMask();
       for (int i = 0; i < 4; ++i) {
@@ -163,7 +170,8 @@ Status VfioPciDevice::InitCapabilities(const std::vector<uint8_t>& phys) {
       // Read-only: Multiple Message Capable, 64-bit, per-vector masking.
       config_.Set16(at + 2, c.control & 0x018e);
       config_.SetWritable(at + 2, 0x71);  // enable, Multiple Message Enable
-      for (int i = 0; i < 4; ++i) config_.SetWritable(at + 4 + i, i == 0 ? 0xfc : 0xff);
+      for (int i = 0; i < 4; ++i)
+        config_.SetWritable(at + 4 + i, i == 0 ? 0xfc : 0xff);
       const uint16_t data = at + (c.is_64bit ? 12 : 8);
       if (c.is_64bit) {
         for (int i = 0; i < 4; ++i) config_.SetWritable(at + 8 + i, 0xff);
@@ -171,21 +179,25 @@ Status VfioPciDevice::InitCapabilities(const std::vector<uint8_t>& phys) {
       config_.SetWritable(data, 0xff);
       config_.SetWritable(data + 1, 0xff);
       if (c.per_vector_mask) {
-        const uint32_t mask = c.max_vectors >= 32 ? ~0u : (1u << c.max_vectors) - 1;
+        const uint32_t mask =
+            c.max_vectors >= 32 ? ~0u : (1u << c.max_vectors) - 1;
         for (int i = 0; i < 4; ++i) {
-          config_.SetWritable(data + 4 + i, static_cast<uint8_t>(mask >> (8 * i)));
+          config_.SetWritable(data + 4 + i,
+                              static_cast<uint8_t>(mask >> (8 * i)));
         }
       }
       msi_ = c;
       kept.push_back(at);
-    } else if (cap.id == kCapMsix && summary.msix && summary.msix->offset == at) {
+    } else if (cap.id == kCapMsix && summary.msix &&
+               summary.msix->offset == at) {
       const vfio::MsixCapability& c = *summary.msix;
       for (uint16_t i = 0; i < 12; ++i) {
         kind_[at + i] = ByteKind::kShadow;
         config_.Set8(at + i, phys[at + i]);
       }
-      config_.Set16(at + 2, c.control & 0x07ff);  // table size; enable and mask off
-      config_.SetWritable(at + 3, 0xc0);          // MSI-X Enable, Function Mask
+      config_.Set16(at + 2,
+                    c.control & 0x07ff);  // table size; enable and mask off
+      config_.SetWritable(at + 3, 0xc0);  // MSI-X Enable, Function Mask
       msix_ = c;
       msix_table_.emplace(c.table_size);
       kept.push_back(at);
@@ -215,7 +227,8 @@ Status VfioPciDevice::InitBarMaps() {
     std::vector<std::pair<uint64_t, uint64_t>> areas;
     if (region && (region->flags & VFIO_REGION_INFO_FLAG_MMAP)) {
       if (region->sparse_areas) {
-        for (const auto& a : *region->sparse_areas) areas.emplace_back(a.offset, a.size);
+        for (const auto& a : *region->sparse_areas)
+          areas.emplace_back(a.offset, a.size);
       } else {
         areas.emplace_back(0, size);
       }
@@ -229,8 +242,10 @@ Status VfioPciDevice::InitBarMaps() {
         const uint64_t end = (off + len + kPage - 1) / kPage * kPage;
         holes.emplace_back(start, end - start);
       };
-      if (msix_->table_bar == b.vbar.bar.index) hole(msix_->table_offset, msix_table_->table_bytes());
-      if (msix_->pba_bar == b.vbar.bar.index) hole(msix_->pba_offset, msix_table_->pba_bytes());
+      if (msix_->table_bar == b.vbar.bar.index)
+        hole(msix_->table_offset, msix_table_->table_bytes());
+      if (msix_->pba_bar == b.vbar.bar.index)
+        hole(msix_->pba_offset, msix_table_->pba_bytes());
     }
     std::vector<std::pair<uint64_t, uint64_t>> mapped;
     for (auto [off, len] : areas) {
@@ -247,8 +262,9 @@ Status VfioPciDevice::InitBarMaps() {
       for (auto [poff, plen] : pieces) {
         auto m = device_.MapRegion(b.vbar.region, poff, plen);
         if (!m) {
-          Log(fmt::format("BAR{} [{:#x}, +{:#x}) cannot be mmapped ({}); it will trap",
-                          b.vbar.bar.index, poff, plen, m.error().message));
+          Log(fmt::format(
+              "BAR{} [{:#x}, +{:#x}) cannot be mmapped ({}); it will trap",
+              b.vbar.bar.index, poff, plen, m.error().message));
           continue;
         }
         mapped.emplace_back(poff, plen);
@@ -291,10 +307,12 @@ uint64_t VfioPciDevice::ProgrammedAddress(const BarState& b) const {
 }
 
 void VfioPciDevice::UpdateDecoding() {
-  const uint16_t command = static_cast<uint16_t>(ShadowRead32(kCommand) & 0xffff);
+  const uint16_t command =
+      static_cast<uint16_t>(ShadowRead32(kCommand) & 0xffff);
   for (BarState& b : bars_) {
     const bool io = b.vbar.bar.kind == Bar::Kind::kIo;
-    const bool decode = !shut_down_ && (command & (io ? kCommandIo : kCommandMemory));
+    const bool decode =
+        !shut_down_ && (command & (io ? kCommandIo : kCommandMemory));
     const uint64_t address = ProgrammedAddress(b);
     if (!decode) {
       UnmapBar(b);
@@ -304,9 +322,10 @@ void VfioPciDevice::UpdateDecoding() {
     UnmapBar(b);
     if (!FitsWindow(options_.windows, b.vbar, address)) {
       ++stats_.refused_bars;
-      Log(fmt::format("the guest placed BAR{} ({:#x} bytes) at {:#x}, outside the "
-                      "guest's PCI windows; it stays unmapped",
-                      b.vbar.bar.index, b.vbar.bar.size, address));
+      Log(fmt::format(
+          "the guest placed BAR{} ({:#x} bytes) at {:#x}, outside the "
+          "guest's PCI windows; it stays unmapped",
+          b.vbar.bar.index, b.vbar.bar.size, address));
       continue;
     }
     MapBar(b, address);
@@ -315,12 +334,17 @@ void VfioPciDevice::UpdateDecoding() {
 
 void VfioPciDevice::MapBar(BarState& b, uint64_t address) {
   const size_t index = static_cast<size_t>(&b - bars_.data());
-  const std::string what = fmt::format("{} BAR{}", device_.address().ToString(), b.vbar.bar.index);
+  const std::string what =
+      fmt::format("{} BAR{}", device_.address().ToString(), b.vbar.bar.index);
   std::vector<RegistrationPtr> live;
   Status status = Ok();
   for (MappedArea& m : b.mapped) {
-    auto r = platform_.MapMemory(address + m.offset, m.mapping.size(), m.mapping.data(), what);
-    if (!r) { status = tl::unexpected(r.error()); break; }
+    auto r = platform_.MapMemory(address + m.offset, m.mapping.size(),
+                                 m.mapping.data(), what);
+    if (!r) {
+      status = tl::unexpected(r.error());
+      break;
+    }
     live.push_back(std::move(*r));
   }
   for (auto [off, len] : b.trapped) {
@@ -330,7 +354,10 @@ void VfioPciDevice::MapBar(BarState& b, uint64_t address) {
                  ? platform_.TrapPio(static_cast<uint16_t>(address + off),
                                      static_cast<uint16_t>(len), handler, what)
                  : platform_.TrapMmio(address + off, len, handler, what);
-    if (!r) { status = tl::unexpected(r.error()); break; }
+    if (!r) {
+      status = tl::unexpected(r.error());
+      break;
+    }
     live.push_back(std::move(*r));
   }
   if (!status) {
@@ -367,28 +394,37 @@ void VfioPciDevice::ConfigRead(uint16_t offset, std::span<uint8_t> data) {
   }
   std::vector<uint8_t> live(data.size(), 0xff);
   bool need_live = false;
-  for (size_t i = 0; i < data.size(); ++i) need_live |= kind_[offset + i] == ByteKind::kPassthrough;
-  if (need_live && !device_.ReadConfig(offset, live)) std::fill(live.begin(), live.end(), 0xff);
+  for (size_t i = 0; i < data.size(); ++i)
+    need_live |= kind_[offset + i] == ByteKind::kPassthrough;
+  if (need_live && !device_.ReadConfig(offset, live))
+    std::fill(live.begin(), live.end(), 0xff);
   for (size_t i = 0; i < data.size(); ++i) {
     const uint16_t at = static_cast<uint16_t>(offset + i);
     switch (kind_[at]) {
-      case ByteKind::kShadow: config_.Read(at, data.subspan(i, 1)); break;
-      case ByteKind::kZero: data[i] = 0; break;
+      case ByteKind::kShadow:
+        config_.Read(at, data.subspan(i, 1));
+        break;
+      case ByteKind::kZero:
+        data[i] = 0;
+        break;
       case ByteKind::kPassthrough:
         data[i] = live[i];
         if (at == kStatus) {  // the capability list is ours
-          data[i] = static_cast<uint8_t>((data[i] & ~kStatusCapList) |
-                                         (ShadowRead32(kCapabilityPointer) & 0xff ? kStatusCapList : 0));
+          data[i] = static_cast<uint8_t>(
+              (data[i] & ~kStatusCapList) |
+              (ShadowRead32(kCapabilityPointer) & 0xff ? kStatusCapList : 0));
         }
         break;
     }
   }
 }
 
-void VfioPciDevice::ConfigWrite(uint16_t offset, std::span<const uint8_t> data) {
+void VfioPciDevice::ConfigWrite(uint16_t offset,
+                                std::span<const uint8_t> data) {
   std::lock_guard lock(mu_);
   ++stats_.config_writes;
-  if (offset >= kConfigSize || offset + data.size() > kConfigSize || shut_down_) return;
+  if (offset >= kConfigSize || offset + data.size() > kConfigSize || shut_down_)
+    return;
   // Pass-through bytes go to the device in contiguous runs (VFIO filters
   // what a user may write); shadow bytes land in config_ under its masks.
   size_t i = 0;
@@ -399,7 +435,8 @@ void VfioPciDevice::ConfigWrite(uint16_t offset, std::span<const uint8_t> data) 
     const uint16_t at = static_cast<uint16_t>(offset + i);
     if (k == ByteKind::kPassthrough) {
       if (auto s = device_.WriteConfig(at, data.subspan(i, j - i)); !s) {
-        Log(fmt::format("config write at {:#x} refused by VFIO: {}", at, s.error().message));
+        Log(fmt::format("config write at {:#x} refused by VFIO: {}", at,
+                        s.error().message));
       }
     } else if (k == ByteKind::kShadow) {
       config_.Write(at, data.subspan(i, j - i));
@@ -413,13 +450,16 @@ void VfioPciDevice::ConfigWrite(uint16_t offset, std::span<const uint8_t> data) 
     // Bus master and INTx disable matter to the device itself; the decode
     // bits keep the device's view honest (vfio-pci zaps mmaps when memory
     // decode is off).
-    const auto command = static_cast<uint16_t>(ShadowRead32(kCommand) & kCommandWritable);
+    const auto command =
+        static_cast<uint16_t>(ShadowRead32(kCommand) & kCommandWritable);
     if (auto s = device_.WriteConfig16(kCommand, command); !s) {
-      Log(fmt::format("command register write refused by VFIO: {}", s.error().message));
+      Log(fmt::format("command register write refused by VFIO: {}",
+                      s.error().message));
     }
   }
   if (touches(kCommand, 2) || touches(kBar0, 24)) UpdateDecoding();
-  if ((msi_ && touches(msi_->offset, 24)) || (msix_ && touches(msix_->offset + 2, 2))) {
+  if ((msi_ && touches(msi_->offset, 24)) ||
+      (msix_ && touches(msix_->offset + 2, 2))) {
     UpdateInterrupts();
   }
 }
@@ -454,7 +494,8 @@ PassthroughStats VfioPciDevice::stats() const {
   return stats_;
 }
 
-void VfioPciDevice::BarRead(size_t bar, uint64_t offset, std::span<uint8_t> data) {
+void VfioPciDevice::BarRead(size_t bar, uint64_t offset,
+                            std::span<uint8_t> data) {
   std::lock_guard lock(mu_);
   ++stats_.bar_traps;
   const BarState& b = bars_.at(bar);
@@ -464,17 +505,20 @@ void VfioPciDevice::BarRead(size_t bar, uint64_t offset, std::span<uint8_t> data
     msix_table_->Read(offset - msix_->table_offset, data);
     return;
   }
-  if (!device_.ReadRegion(b.vbar.region, offset, data)) std::fill(data.begin(), data.end(), 0xff);
+  if (!device_.ReadRegion(b.vbar.region, offset, data))
+    std::fill(data.begin(), data.end(), 0xff);
 }
 
-void VfioPciDevice::BarWrite(size_t bar, uint64_t offset, std::span<const uint8_t> data) {
+void VfioPciDevice::BarWrite(size_t bar, uint64_t offset,
+                             std::span<const uint8_t> data) {
   std::lock_guard lock(mu_);
   ++stats_.bar_traps;
   const BarState& b = bars_.at(bar);
   const int index = b.vbar.bar.index;
   if (msix_ && msix_->table_bar == index && offset >= msix_->table_offset &&
       offset < msix_->table_offset + msix_table_->table_bytes()) {
-    for (uint32_t v : msix_table_->Write(offset - msix_->table_offset, data)) SyncMsixVector(v);
+    for (uint32_t v : msix_table_->Write(offset - msix_->table_offset, data))
+      SyncMsixVector(v);
     return;
   }
   if (msix_ && msix_->pba_bar == index && offset >= msix_->pba_offset &&

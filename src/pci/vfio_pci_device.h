@@ -67,10 +67,10 @@ struct PassthroughOptions {
 struct PassthroughStats {
   uint64_t config_reads = 0;
   uint64_t config_writes = 0;
-  uint64_t bar_traps = 0;        // trapped BAR accesses (table, gaps, I/O)
-  uint64_t bar_remaps = 0;       // BAR mapped at a (new) guest address
-  uint64_t refused_bars = 0;     // placements refused
-  uint64_t refused_msi = 0;      // MSI/MSI-X messages not routed
+  uint64_t bar_traps = 0;     // trapped BAR accesses (table, gaps, I/O)
+  uint64_t bar_remaps = 0;    // BAR mapped at a (new) guest address
+  uint64_t refused_bars = 0;  // placements refused
+  uint64_t refused_msi = 0;   // MSI/MSI-X messages not routed
 };
 
 class VfioPciDevice : public PciDevice {
@@ -78,9 +78,8 @@ class VfioPciDevice : public PciDevice {
   // Reads the device's config space and regions, mmaps what may be mapped
   // and prepares one eventfd per interrupt vector. Nothing reaches the
   // guest until PlaceBars() and the guest's own command register writes.
-  static Result<std::shared_ptr<VfioPciDevice>> Create(vfio::Device device,
-                                                       GuestPlatform& platform,
-                                                       PassthroughOptions options);
+  static Result<std::shared_ptr<VfioPciDevice>> Create(
+      vfio::Device device, GuestPlatform& platform, PassthroughOptions options);
   ~VfioPciDevice() override;
 
   // Gives every BAR its initial guest address (firmware's job), leaving
@@ -123,7 +122,8 @@ class VfioPciDevice : public PciDevice {
     std::vector<RegistrationPtr> live;  // while decoded at `live_address`
     uint64_t live_address = 0;
   };
-  VfioPciDevice(vfio::Device device, GuestPlatform& platform, PassthroughOptions options);
+  VfioPciDevice(vfio::Device device, GuestPlatform& platform,
+                PassthroughOptions options);
   Status Init();
   Status InitCapabilities(const std::vector<uint8_t>& phys);
   Status InitBarMaps();
@@ -159,7 +159,7 @@ class VfioPciDevice : public PciDevice {
   std::string name_;
 
   mutable std::mutex mu_;
-  ConfigSpace config_;                       // shadow bytes + write masks
+  ConfigSpace config_;  // shadow bytes + write masks
   std::array<ByteKind, kConfigSize> kind_{};
   std::vector<BarState> bars_;
   std::optional<vfio::MsiCapability> msi_;    // emulated
@@ -168,9 +168,10 @@ class VfioPciDevice : public PciDevice {
   uint8_t interrupt_pin_ = 0;
 
   IrqMode mode_ = IrqMode::kNone;
-  std::vector<UniqueFd> vector_fds_;         // one eventfd per MSI/MSI-X vector
+  std::vector<UniqueFd> vector_fds_;  // one eventfd per MSI/MSI-X vector
   std::vector<std::unique_ptr<MsiRoute>> routes_;  // by vector
-  std::vector<std::optional<MsiMessage>> refused_;  // last refused message, by vector
+  std::vector<std::optional<MsiMessage>>
+      refused_;  // last refused message, by vector
   UniqueFd intx_trigger_, intx_resample_;
   RegistrationPtr intx_route_;
   bool shut_down_ = false;

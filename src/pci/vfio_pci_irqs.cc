@@ -11,12 +11,11 @@
 // (kvm_irqfd_assign checks for an event already pending), which is what
 // the pending bit of MSI/MSI-X promises the guest.
 
+#include <fmt/format.h>
 #include <linux/vfio.h>
 #include <sys/eventfd.h>
 
 #include <cerrno>
-
-#include <fmt/format.h>
 
 #include "pci/vfio_pci_device.h"
 
@@ -25,7 +24,8 @@ namespace {
 
 Result<UniqueFd> NewEventFd() {
   int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0) return ErrnoError(errno, "eventfd for a passthrough interrupt failed");
+  if (fd < 0)
+    return ErrnoError(errno, "eventfd for a passthrough interrupt failed");
   return UniqueFd(fd);
 }
 
@@ -87,7 +87,8 @@ std::optional<MsiMessage> VfioPciDevice::MsiMessageFor(uint32_t vector) const {
     if (e.masked || MsixFunctionMasked()) return std::nullopt;
     return e.message;
   }
-  if (mode_ != IrqMode::kMsi || vector >= MsiEnabledVectors() || MsiVectorMasked(vector)) {
+  if (mode_ != IrqMode::kMsi || vector >= MsiEnabledVectors() ||
+      MsiVectorMasked(vector)) {
     return std::nullopt;
   }
   MsiMessage m;
@@ -140,8 +141,8 @@ void VfioPciDevice::EnterMode(IrqMode mode) {
     case IrqMode::kIntx: {
       s = device_.EnableIntx(intx_trigger_.get(), intx_resample_.get());
       if (s) {
-        auto route = platform_.RouteIntx(intx_trigger_.get(), intx_resample_.get(),
-                                         options_.intx_gsi);
+        auto route = platform_.RouteIntx(
+            intx_trigger_.get(), intx_resample_.get(), options_.intx_gsi);
         if (route) {
           intx_route_ = std::move(*route);
         } else {
@@ -152,7 +153,8 @@ void VfioPciDevice::EnterMode(IrqMode mode) {
     }
     case IrqMode::kMsi: {
       std::vector<int> fds;
-      for (uint32_t v = 0; v < MsiEnabledVectors(); ++v) fds.push_back(vector_fds_[v].get());
+      for (uint32_t v = 0; v < MsiEnabledVectors(); ++v)
+        fds.push_back(vector_fds_[v].get());
       s = device_.EnableVectors(VFIO_PCI_MSI_IRQ_INDEX, fds);
       break;
     }
@@ -161,7 +163,8 @@ void VfioPciDevice::EnterMode(IrqMode mode) {
       // (NORESIZE), and a vector the guest leaves masked simply gets no
       // route.
       std::vector<int> fds;
-      for (uint32_t v = 0; v < msix_table_->size(); ++v) fds.push_back(vector_fds_[v].get());
+      for (uint32_t v = 0; v < msix_table_->size(); ++v)
+        fds.push_back(vector_fds_[v].get());
       s = device_.EnableVectors(VFIO_PCI_MSIX_IRQ_INDEX, fds);
       break;
     }
@@ -179,10 +182,17 @@ void VfioPciDevice::LeaveMode() {
   DropRoutes();
   intx_route_.reset();
   switch (mode_) {
-    case IrqMode::kNone: break;
-    case IrqMode::kIntx: (void)device_.DisableIrqs(VFIO_PCI_INTX_IRQ_INDEX); break;
-    case IrqMode::kMsi: (void)device_.DisableIrqs(VFIO_PCI_MSI_IRQ_INDEX); break;
-    case IrqMode::kMsix: (void)device_.DisableIrqs(VFIO_PCI_MSIX_IRQ_INDEX); break;
+    case IrqMode::kNone:
+      break;
+    case IrqMode::kIntx:
+      (void)device_.DisableIrqs(VFIO_PCI_INTX_IRQ_INDEX);
+      break;
+    case IrqMode::kMsi:
+      (void)device_.DisableIrqs(VFIO_PCI_MSI_IRQ_INDEX);
+      break;
+    case IrqMode::kMsix:
+      (void)device_.DisableIrqs(VFIO_PCI_MSIX_IRQ_INDEX);
+      break;
   }
   mode_ = IrqMode::kNone;
 }
@@ -191,7 +201,8 @@ void VfioPciDevice::DropRoutes() {
   for (auto& r : routes_) r.reset();
 }
 
-void VfioPciDevice::SetRoute(uint32_t vector, std::optional<MsiMessage> message) {
+void VfioPciDevice::SetRoute(uint32_t vector,
+                             std::optional<MsiMessage> message) {
   std::unique_ptr<MsiRoute>& route = routes_[vector];
   if (!message) {
     route.reset();
@@ -214,10 +225,11 @@ void VfioPciDevice::SetRoute(uint32_t vector, std::optional<MsiMessage> message)
   if (refused_[vector] != message) {
     ++stats_.refused_msi;
     refused_[vector] = message;
-    Log(fmt::format("the guest programmed {} vector {} with address {:#x} data {:#x}; "
-                    "not a local APIC address, so the vector is not delivered",
-                    mode_ == IrqMode::kMsix ? "MSI-X" : "MSI", vector, message->address,
-                    message->data));
+    Log(fmt::format(
+        "the guest programmed {} vector {} with address {:#x} data {:#x}; "
+        "not a local APIC address, so the vector is not delivered",
+        mode_ == IrqMode::kMsix ? "MSI-X" : "MSI", vector, message->address,
+        message->data));
   }
 }
 

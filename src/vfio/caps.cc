@@ -1,11 +1,10 @@
 #include "vfio/caps.h"
 
+#include <fmt/format.h>
 #include <linux/vfio.h>
 
 #include <cstring>
 #include <set>
-
-#include <fmt/format.h>
 
 namespace devpass::vfio {
 namespace {
@@ -27,21 +26,23 @@ void Store(std::vector<uint8_t>& buf, size_t offset, const T& value) {
 }
 
 tl::unexpected<Error> Corrupt(std::string_view what) {
-  return MakeError(ErrorCode::kInternal,
-                   fmt::format("the kernel's {} answer is malformed (capability "
-                               "chain out of bounds or looping); please report "
-                               "this with your kernel version",
-                               what));
+  return MakeError(
+      ErrorCode::kInternal,
+      fmt::format("the kernel's {} answer is malformed (capability "
+                  "chain out of bounds or looping); please report "
+                  "this with your kernel version",
+                  what));
 }
 
 // Walks the chain from `first`, calling visit(header, offset) per capability.
 template <typename Visit>
-Status WalkCaps(std::span<const uint8_t> buf, uint32_t first, std::string_view what,
-                Visit visit) {
+Status WalkCaps(std::span<const uint8_t> buf, uint32_t first,
+                std::string_view what, Visit visit) {
   std::set<uint32_t> seen;
   for (uint32_t off = first; off != 0;) {
     vfio_info_cap_header header{};
-    if (!Load(buf, off, &header) || !seen.insert(off).second) return Corrupt(what);
+    if (!Load(buf, off, &header) || !seen.insert(off).second)
+      return Corrupt(what);
     DP_RETURN_IF_ERROR(visit(header, off));
     off = header.next;
   }
@@ -70,7 +71,8 @@ void AppendBytes(std::vector<uint8_t>& out, const T& value) {
 }  // namespace
 
 Result<std::vector<uint8_t>> QueryGrowing(
-    size_t initial_size, const std::function<int(std::vector<uint8_t>&)>& query) {
+    size_t initial_size,
+    const std::function<int(std::vector<uint8_t>&)>& query) {
   std::vector<uint8_t> buf(initial_size, 0);
   for (int attempt = 0; attempt < 4; ++attempt) {
     uint32_t argsz = static_cast<uint32_t>(buf.size());
@@ -95,7 +97,8 @@ Result<RegionInfo> ParseRegionInfo(std::span<const uint8_t> buf) {
   info.flags = raw.flags;
   info.size = raw.size;
   info.offset = raw.offset;
-  if (!(raw.flags & VFIO_REGION_INFO_FLAG_CAPS) || raw.cap_offset == 0) return info;
+  if (!(raw.flags & VFIO_REGION_INFO_FLAG_CAPS) || raw.cap_offset == 0)
+    return info;
   DP_RETURN_IF_ERROR(WalkCaps(
       buf, raw.cap_offset, "region info",
       [&](const vfio_info_cap_header& h, size_t off) -> Status {
@@ -107,7 +110,9 @@ Result<RegionInfo> ParseRegionInfo(std::span<const uint8_t> buf) {
             size_t at = off + sizeof(vfio_region_info_cap_sparse_mmap);
             for (uint32_t i = 0; i < cap.nr_areas; ++i) {
               vfio_region_sparse_mmap_area area{};
-              if (!Load(buf, at + i * sizeof(vfio_region_sparse_mmap_area), &area)) return Corrupt("region info");
+              if (!Load(buf, at + i * sizeof(vfio_region_sparse_mmap_area),
+                        &area))
+                return Corrupt("region info");
               areas.push_back({area.offset, area.size});
             }
             info.sparse_areas = std::move(areas);
@@ -123,7 +128,8 @@ Result<RegionInfo> ParseRegionInfo(std::span<const uint8_t> buf) {
             info.msix_mappable = true;
             break;
           default:
-            break;  // unknown caps (NVLink2, newer ones) are skipped, not errors
+            break;  // unknown caps (NVLink2, newer ones) are skipped, not
+                    // errors
         }
         return Ok();
       }));
@@ -146,7 +152,8 @@ Result<IommuInfo> ParseIommuInfo(std::span<const uint8_t> buf) {
           size_t at = off + sizeof(vfio_iommu_type1_info_cap_iova_range);
           for (uint32_t i = 0; i < cap.nr_iovas; ++i) {
             vfio_iova_range r{};
-            if (!Load(buf, at + i * sizeof(vfio_iova_range), &r)) return Corrupt("IOMMU info");
+            if (!Load(buf, at + i * sizeof(vfio_iova_range), &r))
+              return Corrupt("IOMMU info");
             info.iova_ranges.push_back({r.start, r.end});
           }
         } else if (h.id == VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL) {
@@ -167,7 +174,8 @@ Result<HotResetInfo> ParseHotResetInfo(std::span<const uint8_t> buf) {
   size_t at = sizeof(vfio_pci_hot_reset_info);
   for (uint32_t i = 0; i < raw.count; ++i) {
     vfio_pci_dependent_device d{};
-    if (!Load(buf, at + i * sizeof(vfio_pci_dependent_device), &d)) return Corrupt("hot reset info");
+    if (!Load(buf, at + i * sizeof(vfio_pci_dependent_device), &d))
+      return Corrupt("hot reset info");
     info.devices.push_back({d.group_id, d.segment, d.bus, d.devfn});
   }
   return info;
@@ -222,7 +230,8 @@ std::vector<uint8_t> EncodeIommuInfo(const IommuInfo& info) {
     std::vector<uint8_t> body;
     AppendBytes(body, static_cast<uint32_t>(info.iova_ranges.size()));
     AppendBytes(body, uint32_t{0});
-    for (const auto& r : info.iova_ranges) AppendBytes(body, vfio_iova_range{r.start, r.end});
+    for (const auto& r : info.iova_ranges)
+      AppendBytes(body, vfio_iova_range{r.start, r.end});
     AppendCap(buf, &link, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, 1, body);
     any = true;
   }

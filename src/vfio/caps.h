@@ -23,7 +23,8 @@ namespace devpass::vfio {
 // buffer grows and the query repeats (at most a few times: a chain that keeps
 // growing is a kernel bug). `query` returns 0 or an errno.
 Result<std::vector<uint8_t>> QueryGrowing(
-    size_t initial_size, const std::function<int(std::vector<uint8_t>&)>& query);
+    size_t initial_size,
+    const std::function<int(std::vector<uint8_t>&)>& query);
 
 Result<RegionInfo> ParseRegionInfo(std::span<const uint8_t> buf);
 Result<IommuInfo> ParseIommuInfo(std::span<const uint8_t> buf);

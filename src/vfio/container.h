@@ -31,7 +31,8 @@ class Container final : public IommuBackend,
                         public std::enable_shared_from_this<Container> {
  public:
   // Opens root.Dev("vfio/vfio") and checks the API version and type1 support.
-  static Result<std::shared_ptr<Container>> Open(std::shared_ptr<VfioApi> api, Root root);
+  static Result<std::shared_ptr<Container>> Open(std::shared_ptr<VfioApi> api,
+                                                 Root root);
   ~Container() override;
   Container(const Container&) = delete;
   Container& operator=(const Container&) = delete;
@@ -100,7 +101,7 @@ struct VfioSession {
 
 // CheckDeviceIsHidden, then Container::Open, then OpenDevice, so a device
 // that is not hidden gets "run `devpass hide`" rather than a VFIO error.
-Result<VfioSession> OpenVfioDevice(std::shared_ptr<VfioApi> api, const Root& root,
-                                   const PciAddress& address);
+Result<VfioSession> OpenVfioDevice(std::shared_ptr<VfioApi> api,
+                                   const Root& root, const PciAddress& address);
 
 }  // namespace devpass::vfio

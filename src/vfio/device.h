@@ -32,8 +32,9 @@ class Device {
  public:
   // Used by IOMMU backends: takes a device fd already attached to an IOMMU
   // context and reads its info, every region's info and every IRQ's info.
-  static Result<Device> Create(std::shared_ptr<VfioApi> api, std::shared_ptr<Group> group,
-                               VfioFd fd, const PciAddress& address);
+  static Result<Device> Create(std::shared_ptr<VfioApi> api,
+                               std::shared_ptr<Group> group, VfioFd fd,
+                               const PciAddress& address);
 
   ~Device();
   Device(Device&&) noexcept = default;
@@ -56,8 +57,10 @@ class Device {
 
   // Region access with pread/pwrite (works for every readable region, also
   // those that cannot be mmapped, e.g. config space and I/O port BARs).
-  Status ReadRegion(uint32_t index, uint64_t offset, std::span<uint8_t> out) const;
-  Status WriteRegion(uint32_t index, uint64_t offset, std::span<const uint8_t> data) const;
+  Status ReadRegion(uint32_t index, uint64_t offset,
+                    std::span<uint8_t> out) const;
+  Status WriteRegion(uint32_t index, uint64_t offset,
+                     std::span<const uint8_t> data) const;
 
   // Config space through VFIO's config region: the kernel virtualizes parts
   // of it (BARs, MSI/MSI-X control, some command bits).
@@ -73,7 +76,8 @@ class Device {
 
   // mmap of [offset, offset+size) of a region. Refuses regions without
   // FLAG_MMAP and ranges outside the sparse mmap areas, naming them.
-  Result<Mapping> MapRegion(uint32_t index, uint64_t offset, uint64_t size) const;
+  Result<Mapping> MapRegion(uint32_t index, uint64_t offset,
+                            uint64_t size) const;
   // The whole region, when one mapping can cover it.
   Result<Mapping> MapRegion(uint32_t index) const;
 
@@ -106,7 +110,9 @@ class Device {
  private:
   Device(std::shared_ptr<VfioApi> api, std::shared_ptr<Group> group, VfioFd fd,
          PciAddress address)
-      : api_(std::move(api)), group_(std::move(group)), fd_(std::move(fd)),
+      : api_(std::move(api)),
+        group_(std::move(group)),
+        fd_(std::move(fd)),
         address_(address) {}
 
   Status SetIrqs(const IrqSet& set) const;

@@ -4,8 +4,9 @@
 
 namespace devpass::vfio {
 
-Result<DmaMapping> DmaMapping::Map(std::shared_ptr<IommuBackend> backend, void* vaddr,
-                                   uint64_t iova, uint64_t size, Access access) {
+Result<DmaMapping> DmaMapping::Map(std::shared_ptr<IommuBackend> backend,
+                                   void* vaddr, uint64_t iova, uint64_t size,
+                                   Access access) {
   DmaMapArgs args;
   args.vaddr = reinterpret_cast<uintptr_t>(vaddr);
   args.iova = iova;
@@ -17,7 +18,9 @@ Result<DmaMapping> DmaMapping::Map(std::shared_ptr<IommuBackend> backend, void* 
 }
 
 DmaMapping::DmaMapping(DmaMapping&& other) noexcept
-    : backend_(std::move(other.backend_)), iova_(other.iova_), size_(other.size_),
+    : backend_(std::move(other.backend_)),
+      iova_(other.iova_),
+      size_(other.size_),
       epoch_(other.epoch_) {}
 
 DmaMapping& DmaMapping::operator=(DmaMapping&& other) noexcept {

@@ -14,14 +14,19 @@ namespace devpass::vfio {
 
 class DmaMapping {
  public:
-  enum Access : uint32_t { kRead = 1, kWrite = 2, kReadWrite = 3 };  // device's view
+  enum Access : uint32_t {
+    kRead = 1,
+    kWrite = 2,
+    kReadWrite = 3
+  };  // device's view
 
   // Maps `size` bytes at `vaddr` (page aligned) to `iova`. Fails with a
   // message naming the rule broken: outside the IOMMU's IOVA ranges, inside
   // a group's reserved region (e.g. the x86 MSI window), RLIMIT_MEMLOCK too
   // low, overlapping an existing mapping.
-  static Result<DmaMapping> Map(std::shared_ptr<IommuBackend> backend, void* vaddr,
-                                uint64_t iova, uint64_t size, Access access = kReadWrite);
+  static Result<DmaMapping> Map(std::shared_ptr<IommuBackend> backend,
+                                void* vaddr, uint64_t iova, uint64_t size,
+                                Access access = kReadWrite);
 
   DmaMapping() = default;
   ~DmaMapping() { Reset(); }
@@ -39,8 +44,11 @@ class DmaMapping {
   void Reset() { (void)Unmap(); }
 
  private:
-  DmaMapping(std::shared_ptr<IommuBackend> backend, uint64_t iova, uint64_t size)
-      : backend_(std::move(backend)), iova_(iova), size_(size),
+  DmaMapping(std::shared_ptr<IommuBackend> backend, uint64_t iova,
+             uint64_t size)
+      : backend_(std::move(backend)),
+        iova_(iova),
+        size_(size),
         epoch_(backend_->epoch()) {}
 
   std::shared_ptr<IommuBackend> backend_;

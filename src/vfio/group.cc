@@ -1,8 +1,8 @@
 #include "vfio/group.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
+
+#include <charconv>
 
 #include "base/fs.h"
 #include "vfio/container.h"
@@ -35,7 +35,8 @@ std::vector<ReservedRegion> ParseReservedRegions(std::string_view text) {
   size_t pos = 0;
   while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
-    std::string_view line = text.substr(pos, nl == std::string_view::npos ? text.npos : nl - pos);
+    std::string_view line =
+        text.substr(pos, nl == std::string_view::npos ? text.npos : nl - pos);
     pos = nl == std::string_view::npos ? text.size() : nl + 1;
     auto words = SplitWords(line);
     if (words.size() < 3) continue;
@@ -48,7 +49,8 @@ std::vector<ReservedRegion> ParseReservedRegions(std::string_view text) {
 }
 
 std::vector<ReservedRegion> ReadReservedRegions(const Root& root, int group) {
-  auto text = ReadFile(root.Sys(fmt::format("kernel/iommu_groups/{}/reserved_regions", group)));
+  auto text = ReadFile(
+      root.Sys(fmt::format("kernel/iommu_groups/{}/reserved_regions", group)));
   if (!text) return {};
   return ParseReservedRegions(*text);
 }

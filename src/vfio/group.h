@@ -29,14 +29,18 @@ class Group {
   int fd() const { return fd_.get(); }
   // From /sys/kernel/iommu_groups/N/reserved_regions; IOVAs the device must
   // not be given (the MSI doorbell window, RMRRs).
-  const std::vector<ReservedRegion>& reserved_regions() const { return reserved_; }
+  const std::vector<ReservedRegion>& reserved_regions() const {
+    return reserved_;
+  }
   Container& container() const { return *container_; }
 
  private:
   friend class Container;
   Group(std::shared_ptr<Container> container, VfioFd fd, int number,
         std::vector<ReservedRegion> reserved)
-      : container_(std::move(container)), fd_(std::move(fd)), number_(number),
+      : container_(std::move(container)),
+        fd_(std::move(fd)),
+        number_(number),
         reserved_(std::move(reserved)) {}
 
   std::shared_ptr<Container> container_;

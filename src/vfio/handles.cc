@@ -1,5 +1,6 @@
 #include "vfio/handles.h"
 
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -7,8 +8,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace devpass::vfio {
 
@@ -28,8 +27,11 @@ void VfioFd::Reset() {
 }
 
 Mapping::Mapping(Mapping&& other) noexcept
-    : api_(std::move(other.api_)), addr_(other.addr_), size_(other.size_),
-      region_(other.region_), region_offset_(other.region_offset_) {
+    : api_(std::move(other.api_)),
+      addr_(other.addr_),
+      size_(other.size_),
+      region_(other.region_),
+      region_offset_(other.region_offset_) {
   other.addr_ = nullptr;
   other.size_ = 0;
 }
@@ -56,40 +58,47 @@ void Mapping::Reset() {
 
 void Mapping::Check(uint64_t offset, size_t width) const {
   if (addr_ == nullptr || offset % width != 0 || offset + width > size_) {
-    std::fprintf(stderr,
-                 "devpass: internal error: MMIO access of %zu bytes at 0x%llx outside "
-                 "a %zu-byte mapping\n",
-                 width, static_cast<unsigned long long>(offset), size_);
+    std::fprintf(
+        stderr,
+        "devpass: internal error: MMIO access of %zu bytes at 0x%llx outside "
+        "a %zu-byte mapping\n",
+        width, static_cast<unsigned long long>(offset), size_);
     std::abort();
   }
 }
 
 uint32_t Mapping::Read32(uint64_t offset) const {
   Check(offset, 4);
-  return *reinterpret_cast<volatile uint32_t*>(static_cast<uint8_t*>(addr_) + offset);
+  return *reinterpret_cast<volatile uint32_t*>(static_cast<uint8_t*>(addr_) +
+                                               offset);
 }
 
 void Mapping::Write32(uint64_t offset, uint32_t value) const {
   Check(offset, 4);
-  *reinterpret_cast<volatile uint32_t*>(static_cast<uint8_t*>(addr_) + offset) = value;
+  *reinterpret_cast<volatile uint32_t*>(static_cast<uint8_t*>(addr_) + offset) =
+      value;
 }
 
 uint64_t Mapping::Read64(uint64_t offset) const {
   Check(offset, 8);
-  return *reinterpret_cast<volatile uint64_t*>(static_cast<uint8_t*>(addr_) + offset);
+  return *reinterpret_cast<volatile uint64_t*>(static_cast<uint8_t*>(addr_) +
+                                               offset);
 }
 
 void Mapping::Write64(uint64_t offset, uint64_t value) const {
   Check(offset, 8);
-  *reinterpret_cast<volatile uint64_t*>(static_cast<uint8_t*>(addr_) + offset) = value;
+  *reinterpret_cast<volatile uint64_t*>(static_cast<uint8_t*>(addr_) + offset) =
+      value;
 }
 
 Result<EventFd> EventFd::Create() {
   int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (fd < 0) {
     int err = errno;
-    return ErrnoError(err, "cannot create an eventfd (out of file descriptors? check "
-                           "`ulimit -n`)");
+    return ErrnoError(
+        err,
+        "cannot create an eventfd (out of file descriptors? check "
+        "`ulimit -n`)");
   }
   return EventFd(UniqueFd(fd));
 }

@@ -22,9 +22,11 @@ namespace devpass::vfio {
 class VfioFd {
  public:
   VfioFd() = default;
-  VfioFd(std::shared_ptr<VfioApi> api, int fd) : api_(std::move(api)), fd_(fd) {}
+  VfioFd(std::shared_ptr<VfioApi> api, int fd)
+      : api_(std::move(api)), fd_(fd) {}
   ~VfioFd() { Reset(); }
-  VfioFd(VfioFd&& other) noexcept : api_(std::move(other.api_)), fd_(other.fd_) {
+  VfioFd(VfioFd&& other) noexcept
+      : api_(std::move(other.api_)), fd_(other.fd_) {
     other.fd_ = -1;
   }
   VfioFd& operator=(VfioFd&& other) noexcept;
@@ -45,9 +47,12 @@ class VfioFd {
 class Mapping {
  public:
   Mapping() = default;
-  Mapping(std::shared_ptr<VfioApi> api, void* addr, size_t size, uint32_t region,
-          uint64_t region_offset)
-      : api_(std::move(api)), addr_(addr), size_(size), region_(region),
+  Mapping(std::shared_ptr<VfioApi> api, void* addr, size_t size,
+          uint32_t region, uint64_t region_offset)
+      : api_(std::move(api)),
+        addr_(addr),
+        size_(size),
+        region_(region),
         region_offset_(region_offset) {}
   ~Mapping() { Reset(); }
   Mapping(Mapping&& other) noexcept;
@@ -58,7 +63,9 @@ class Mapping {
   void* data() const { return addr_; }
   size_t size() const { return size_; }
   uint32_t region() const { return region_; }
-  uint64_t region_offset() const { return region_offset_; }  // where it starts in the region
+  uint64_t region_offset() const {
+    return region_offset_;
+  }  // where it starts in the region
 
   // Offsets are relative to the mapping; out-of-range access is a caller bug
   // and aborts (checked, since a stray MMIO write can hang real hardware).

@@ -6,9 +6,8 @@
 // where the MSI-X table and PBA sit. Built as JSON from live objects, so the
 // same data feeds --json and the text view, and tests run it on the fake.
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "vfio/container.h"
 #include "vfio/device.h"

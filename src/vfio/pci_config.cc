@@ -7,12 +7,15 @@
 namespace devpass::vfio {
 namespace {
 
-uint8_t At8(std::span<const uint8_t> c, size_t off) { return off < c.size() ? c[off] : 0; }
+uint8_t At8(std::span<const uint8_t> c, size_t off) {
+  return off < c.size() ? c[off] : 0;
+}
 uint16_t At16(std::span<const uint8_t> c, size_t off) {
   return static_cast<uint16_t>(At8(c, off) | At8(c, off + 1) << 8);
 }
 uint32_t At32(std::span<const uint8_t> c, size_t off) {
-  return static_cast<uint32_t>(At16(c, off)) | static_cast<uint32_t>(At16(c, off + 2)) << 16;
+  return static_cast<uint32_t>(At16(c, off)) |
+         static_cast<uint32_t>(At16(c, off + 2)) << 16;
 }
 
 }  // namespace

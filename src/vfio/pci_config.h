@@ -29,8 +29,12 @@ struct MsixCapability {
   uint32_t table_offset = 0;
   uint8_t pba_bar = 0;
   uint32_t pba_offset = 0;
-  uint32_t table_bytes() const { return table_size * 16; }       // PCI_MSIX_ENTRY_SIZE
-  uint32_t pba_bytes() const { return ((table_size + 63) / 64) * 8; }  // 1 bit per vector, qwords
+  uint32_t table_bytes() const {
+    return table_size * 16;
+  }  // PCI_MSIX_ENTRY_SIZE
+  uint32_t pba_bytes() const {
+    return ((table_size + 63) / 64) * 8;
+  }  // 1 bit per vector, qwords
 };
 
 struct PciCapability {
@@ -45,7 +49,7 @@ struct PciConfigSummary {
   uint16_t status = 0;
   uint32_t class_code = 0;  // base/sub/prog-if
   uint8_t header_type = 0;
-  uint8_t interrupt_pin = 0;  // 0 = none, 1..4 = INTA..INTD
+  uint8_t interrupt_pin = 0;                // 0 = none, 1..4 = INTA..INTD
   std::vector<PciCapability> capabilities;  // standard list, in chain order
   std::optional<MsiCapability> msi;
   std::optional<MsixCapability> msix;

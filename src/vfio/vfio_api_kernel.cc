@@ -3,6 +3,7 @@
 // errors carry errno and a neutral message that the layer above rewrites.
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/vfio.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -11,8 +12,6 @@
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "vfio/caps.h"
 #include "vfio/vfio_api.h"
@@ -54,26 +53,28 @@ class KernelVfioApi final : public VfioApi {
   }
 
   Result<bool> CheckExtension(int container, uint32_t ext) override {
-    int r = Ioctl(container, VFIO_CHECK_EXTENSION, static_cast<unsigned long>(ext));
+    int r =
+        Ioctl(container, VFIO_CHECK_EXTENSION, static_cast<unsigned long>(ext));
     if (r < 0) return IoctlError("VFIO_CHECK_EXTENSION", container);
     return r > 0;
   }
 
   Status SetIommu(int container, uint32_t iommu_type) override {
-    if (Ioctl(container, VFIO_SET_IOMMU, static_cast<unsigned long>(iommu_type)) < 0) {
+    if (Ioctl(container, VFIO_SET_IOMMU,
+              static_cast<unsigned long>(iommu_type)) < 0) {
       return IoctlError("VFIO_SET_IOMMU", container);
     }
     return Ok();
   }
 
   Result<IommuInfo> GetIommuInfo(int container) override {
-    DP_ASSIGN_OR_RETURN(auto buf, QueryGrowing(sizeof(vfio_iommu_type1_info),
-                                               [&](std::vector<uint8_t>& b) {
-                                                 return Ioctl(container, VFIO_IOMMU_GET_INFO,
-                                                              b.data()) < 0
-                                                            ? errno
-                                                            : 0;
-                                               }));
+    DP_ASSIGN_OR_RETURN(
+        auto buf,
+        QueryGrowing(
+            sizeof(vfio_iommu_type1_info), [&](std::vector<uint8_t>& b) {
+              return Ioctl(container, VFIO_IOMMU_GET_INFO, b.data()) < 0 ? errno
+                                                                         : 0;
+            }));
     return ParseIommuInfo(buf);
   }
 
@@ -90,7 +91,8 @@ class KernelVfioApi final : public VfioApi {
     return Ok();
   }
 
-  Result<uint64_t> UnmapDma(int container, uint64_t iova, uint64_t size) override {
+  Result<uint64_t> UnmapDma(int container, uint64_t iova,
+                            uint64_t size) override {
     vfio_iommu_type1_dma_unmap unmap{};
     unmap.argsz = sizeof(unmap);
     unmap.iova = iova;
@@ -140,15 +142,16 @@ class KernelVfioApi final : public VfioApi {
   }
 
   Result<RegionInfo> GetRegionInfo(int device, uint32_t index) override {
-    DP_ASSIGN_OR_RETURN(auto buf,
-                        QueryGrowing(sizeof(vfio_region_info), [&](std::vector<uint8_t>& b) {
-                          // index sits right after argsz and flags.
-                          std::memcpy(b.data() + offsetof(vfio_region_info, index), &index,
-                                      sizeof(index));
-                          return Ioctl(device, VFIO_DEVICE_GET_REGION_INFO, b.data()) < 0
-                                     ? errno
-                                     : 0;
-                        }));
+    DP_ASSIGN_OR_RETURN(
+        auto buf,
+        QueryGrowing(sizeof(vfio_region_info), [&](std::vector<uint8_t>& b) {
+          // index sits right after argsz and flags.
+          std::memcpy(b.data() + offsetof(vfio_region_info, index), &index,
+                      sizeof(index));
+          return Ioctl(device, VFIO_DEVICE_GET_REGION_INFO, b.data()) < 0
+                     ? errno
+                     : 0;
+        }));
     return ParseRegionInfo(buf);
   }
 
@@ -189,7 +192,8 @@ class KernelVfioApi final : public VfioApi {
   }
 
   Status Reset(int device) override {
-    if (Ioctl(device, VFIO_DEVICE_RESET, 0) < 0) return IoctlError("VFIO_DEVICE_RESET", device);
+    if (Ioctl(device, VFIO_DEVICE_RESET, 0) < 0)
+      return IoctlError("VFIO_DEVICE_RESET", device);
     return Ok();
   }
 
@@ -204,45 +208,55 @@ class KernelVfioApi final : public VfioApi {
       if (Ioctl(device, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, buf.data()) == 0) {
         return ParseHotResetInfo(buf);
       }
-      if (errno != ENOSPC) return IoctlError("VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", device);
+      if (errno != ENOSPC)
+        return IoctlError("VFIO_DEVICE_GET_PCI_HOT_RESET_INFO", device);
       std::memcpy(&header, buf.data(), sizeof(header));
-      buf.assign(sizeof(header) + header.count * sizeof(vfio_pci_dependent_device), 0);
+      buf.assign(
+          sizeof(header) + header.count * sizeof(vfio_pci_dependent_device), 0);
     }
-    return MakeError(ErrorCode::kInternal, "hot reset device list kept growing");
+    return MakeError(ErrorCode::kInternal,
+                     "hot reset device list kept growing");
   }
 
-  Result<size_t> Pread(int device, void* buf, size_t len, uint64_t offset) override {
+  Result<size_t> Pread(int device, void* buf, size_t len,
+                       uint64_t offset) override {
     ssize_t n;
     do {
       n = ::pread(device, buf, len, static_cast<off_t>(offset));
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       int err = errno;
-      return ErrnoError(err, fmt::format("pread of {} bytes at 0x{:x} on fd {} failed", len,
-                                         offset, device));
+      return ErrnoError(
+          err, fmt::format("pread of {} bytes at 0x{:x} on fd {} failed", len,
+                           offset, device));
     }
     return static_cast<size_t>(n);
   }
 
-  Result<size_t> Pwrite(int device, const void* buf, size_t len, uint64_t offset) override {
+  Result<size_t> Pwrite(int device, const void* buf, size_t len,
+                        uint64_t offset) override {
     ssize_t n;
     do {
       n = ::pwrite(device, buf, len, static_cast<off_t>(offset));
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       int err = errno;
-      return ErrnoError(err, fmt::format("pwrite of {} bytes at 0x{:x} on fd {} failed", len,
-                                         offset, device));
+      return ErrnoError(
+          err, fmt::format("pwrite of {} bytes at 0x{:x} on fd {} failed", len,
+                           offset, device));
     }
     return static_cast<size_t>(n);
   }
 
-  Result<void*> Mmap(int device, uint64_t offset, size_t len, int prot) override {
-    void* p = ::mmap(nullptr, len, prot, MAP_SHARED, device, static_cast<off_t>(offset));
+  Result<void*> Mmap(int device, uint64_t offset, size_t len,
+                     int prot) override {
+    void* p = ::mmap(nullptr, len, prot, MAP_SHARED, device,
+                     static_cast<off_t>(offset));
     if (p == MAP_FAILED) {
       int err = errno;
-      return ErrnoError(err, fmt::format("mmap of {} bytes at 0x{:x} on fd {} failed", len,
-                                         offset, device));
+      return ErrnoError(
+          err, fmt::format("mmap of {} bytes at 0x{:x} on fd {} failed", len,
+                           offset, device));
     }
     return p;
   }
@@ -251,7 +265,8 @@ class KernelVfioApi final : public VfioApi {
 
   uint64_t MemlockLimit() override {
     rlimit lim{};
-    if (::getrlimit(RLIMIT_MEMLOCK, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) {
+    if (::getrlimit(RLIMIT_MEMLOCK, &lim) != 0 ||
+        lim.rlim_cur == RLIM_INFINITY) {
       return UINT64_MAX;
     }
     return lim.rlim_cur;
@@ -260,6 +275,8 @@ class KernelVfioApi final : public VfioApi {
 
 }  // namespace
 
-std::shared_ptr<VfioApi> NewKernelVfioApi() { return std::make_shared<KernelVfioApi>(); }
+std::shared_ptr<VfioApi> NewKernelVfioApi() {
+  return std::make_shared<KernelVfioApi>();
+}
 
 }  // namespace devpass::vfio

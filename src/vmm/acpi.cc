@@ -1,9 +1,9 @@
 #include "vmm/acpi.h"
 
+#include <fmt/format.h>
+
 #include <cstring>
 #include <string_view>
-
-#include <fmt/format.h>
 
 #include "pci/pci_bus.h"
 #include "vmm/mptable.h"
@@ -22,13 +22,15 @@ constexpr uint8_t kGasSystemIo = 1;
 constexpr uint8_t kGasAccessByte = 1;
 
 void Put(Bytes& t, size_t off, uint64_t v, int width) {
-  for (int i = 0; i < width; ++i) t[off + i] = static_cast<uint8_t>(v >> (8 * i));
+  for (int i = 0; i < width; ++i)
+    t[off + i] = static_cast<uint8_t>(v >> (8 * i));
 }
 void PutStr(Bytes& t, size_t off, std::string_view s, size_t n) {
-  for (size_t i = 0; i < n; ++i) t[off + i] = i < s.size() ? static_cast<uint8_t>(s[i]) : ' ';
+  for (size_t i = 0; i < n; ++i)
+    t[off + i] = i < s.size() ? static_cast<uint8_t>(s[i]) : ' ';
 }
-void PutGas(Bytes& t, size_t off, uint8_t space, uint8_t bit_width, uint8_t access,
-            uint64_t address) {
+void PutGas(Bytes& t, size_t off, uint8_t space, uint8_t bit_width,
+            uint8_t access, uint64_t address) {
   t[off] = space;
   t[off + 1] = bit_width;
   t[off + 2] = 0;  // bit offset
@@ -80,22 +82,26 @@ Bytes Madt(int cpus) {
   Put(t, 36, layout::kLocalApic.value, 4);
   Put(t, 40, kMadtPcatCompat, 4);
   auto add = [&t](std::initializer_list<uint8_t> e) { t.insert(t.end(), e); };
-  auto le32 = [](uint32_t v, int i) { return static_cast<uint8_t>(v >> (8 * i)); };
+  auto le32 = [](uint32_t v, int i) {
+    return static_cast<uint8_t>(v >> (8 * i));
+  };
   for (int i = 0; i < cpus; ++i) {
     const auto id = static_cast<uint8_t>(i);
-    add({kMadtLocalApic, 8, id, id, 1, 0, 0, 0});  // UID, APIC ID, flags: enabled
+    add({kMadtLocalApic, 8, id, id, 1, 0, 0,
+         0});  // UID, APIC ID, flags: enabled
   }
   const auto ioapic = static_cast<uint32_t>(layout::kIoApic.value);
-  add({kMadtIoApic, 12, static_cast<uint8_t>(cpus), 0, le32(ioapic, 0), le32(ioapic, 1),
-       le32(ioapic, 2), le32(ioapic, 3), 0, 0, 0, 0});  // GSI base 0
+  add({kMadtIoApic, 12, static_cast<uint8_t>(cpus), 0, le32(ioapic, 0),
+       le32(ioapic, 1), le32(ioapic, 2), le32(ioapic, 3), 0, 0, 0,
+       0});  // GSI base 0
   auto iso = [&](uint8_t irq, uint32_t gsi, uint16_t flags) {
-    add({kMadtInterruptOverride, 10, 0 /* ISA */, irq, le32(gsi, 0), le32(gsi, 1),
-         le32(gsi, 2), le32(gsi, 3), static_cast<uint8_t>(flags),
+    add({kMadtInterruptOverride, 10, 0 /* ISA */, irq, le32(gsi, 0),
+         le32(gsi, 1), le32(gsi, 2), le32(gsi, 3), static_cast<uint8_t>(flags),
          static_cast<uint8_t>(flags >> 8)});
   };
   iso(0, 0, kIsoConforming);
-  iso(static_cast<uint8_t>(layout::kAcpiSciGsi.value), layout::kAcpiSciGsi.value,
-      kIsoLevelActiveHigh);
+  iso(static_cast<uint8_t>(layout::kAcpiSciGsi.value),
+      layout::kAcpiSciGsi.value, kIsoLevelActiveHigh);
   add({kMadtLocalApicNmi, 6, 0xff /* every processor */, 0, 0, 1 /* LINT1 */});
   Seal(t);
   return t;
@@ -123,10 +129,12 @@ Bytes Fadt(uint64_t facs, uint64_t dsdt) {
   Put(t, f::kIapcBootArch,
       f::kLegacyDevices | f::kVgaNotPresent | f::kPcieAspmControls, 2);
   Put(t, f::kFlags,
-      f::kWbinvd | f::kProcC1 | f::kPwrButton | f::kSlpButton | f::kResetRegSup, 4);
+      f::kWbinvd | f::kProcC1 | f::kPwrButton | f::kSlpButton | f::kResetRegSup,
+      4);
   // Reset through the i8042 reset line, the same port and value as
   // Linux's next method (reboot=k), so both reach the same device.
-  PutGas(t, f::kResetReg, kGasSystemIo, 8, kGasAccessByte, layout::kI8042CommandPort);
+  PutGas(t, f::kResetReg, kGasSystemIo, 8, kGasAccessByte,
+         layout::kI8042CommandPort);
   t[f::kResetValue] = 0xfe;
   PutStr(t, f::kHypervisorVendor, "DEVPASS", 8);
   t[f::kHypervisorVendor + 7] = 0;
@@ -135,8 +143,10 @@ Bytes Fadt(uint64_t facs, uint64_t dsdt) {
 }
 
 Bytes Xsdt(const std::vector<uint64_t>& entries) {
-  Bytes t = Table("XSDT", static_cast<uint32_t>(kAcpiHeaderSize + 8 * entries.size()), 1);
-  for (size_t i = 0; i < entries.size(); ++i) Put(t, kAcpiHeaderSize + 8 * i, entries[i], 8);
+  Bytes t = Table(
+      "XSDT", static_cast<uint32_t>(kAcpiHeaderSize + 8 * entries.size()), 1);
+  for (size_t i = 0; i < entries.size(); ++i)
+    Put(t, kAcpiHeaderSize + 8 * i, entries[i], 8);
   Seal(t);
   return t;
 }
@@ -149,7 +159,7 @@ Bytes Rsdp(uint64_t xsdt) {
   // RsdtAddress (16) stays 0: there is no RSDT, the XSDT replaces it.
   Put(r, 20, kRsdpSize, 4);
   Put(r, 24, xsdt, 8);
-  r[8] = static_cast<uint8_t>(-ByteSum(r.data(), 20));  // first 20 bytes
+  r[8] = static_cast<uint8_t>(-ByteSum(r.data(), 20));         // first 20 bytes
   r[32] = static_cast<uint8_t>(-ByteSum(r.data(), r.size()));  // whole
   return r;
 }
@@ -157,9 +167,10 @@ Bytes Rsdp(uint64_t xsdt) {
 }  // namespace
 
 aml::Bytes BuildDsdtAml(const AcpiConfig& config) {
-  using aml::Bytes, aml::Cacheability, aml::Cat, aml::Device, aml::DWordMemory, aml::EisaId,
-      aml::Integer, aml::IoPort, aml::IrqNoFlags, aml::Name, aml::Package, aml::QWordMemory,
-      aml::ResourceTemplate, aml::Scope, aml::WordBusNumber, aml::WordIo;
+  using aml::Bytes, aml::Cacheability, aml::Cat, aml::Device, aml::DWordMemory,
+      aml::EisaId, aml::Integer, aml::IoPort, aml::IrqNoFlags, aml::Name,
+      aml::Package, aml::QWordMemory, aml::ResourceTemplate, aml::Scope,
+      aml::WordBusNumber, aml::WordIo;
   const uint64_t mmio64 = layout::Mmio64Base(config.ram_end).value;
   const Bytes crs = ResourceTemplate({
       WordBusNumber(0x00, 0xff),
@@ -168,59 +179,73 @@ aml::Bytes BuildDsdtAml(const AcpiConfig& config) {
       IoPort(pci::kConfigAddressPort, pci::kConfigAddressPort, 1,
              static_cast<uint8_t>(pci::kConfigPortsSize)),
       WordIo(0x0000, static_cast<uint16_t>(pci::kConfigAddressPort - 1)),
-      WordIo(static_cast<uint16_t>(pci::kConfigAddressPort + pci::kConfigPortsSize), 0xffff),
+      WordIo(static_cast<uint16_t>(pci::kConfigAddressPort +
+                                   pci::kConfigPortsSize),
+             0xffff),
       // Neither window is prefetchable, so Linux keeps any BAR devpass
       // places in it (it refuses a non-prefetchable BAR in a prefetchable
       // window, pci_find_parent_resource).
       DWordMemory(static_cast<uint32_t>(layout::kPciHole.value),
                   static_cast<uint32_t>(layout::kPciHoleMmioEnd.value - 1),
                   Cacheability::kNonCacheable),
-      QWordMemory(mmio64, mmio64 + layout::kMmio64Size - 1, Cacheability::kCacheable),
+      QWordMemory(mmio64, mmio64 + layout::kMmio64Size - 1,
+                  Cacheability::kCacheable),
   });
   // _PRT (§6.2.13): {address = slot << 16 | 0xFFFF (any function), pin
   // (0 = INTA), source 0 (a GSI, not a link device), GSI}.
   std::vector<Bytes> prt;
   for (int slot = 1; slot < 32; ++slot) {
     for (int pin = 0; pin < 4; ++pin) {
-      prt.push_back(Package({Integer((static_cast<uint64_t>(slot) << 16) | 0xffff),
-                             Integer(static_cast<uint64_t>(pin)), Integer(0),
-                             Integer(layout::PciIntxGsi(slot, pin + 1).value)}));
+      prt.push_back(
+          Package({Integer((static_cast<uint64_t>(slot) << 16) | 0xffff),
+                   Integer(static_cast<uint64_t>(pin)), Integer(0),
+                   Integer(layout::PciIntxGsi(slot, pin + 1).value)}));
     }
   }
-  const Bytes pci0 = Device("PCI0", Cat({
-      // Conventional PCI: PNP0A08 (PCI Express) would make Linux look for
-      // ECAM in an MCFG and negotiate _OSC, neither of which exists.
-      Name("_HID", EisaId("PNP0A03")),
-      Name("_CID", EisaId("PNP0A03")),
-      Name("_SEG", Integer(0)),
-      Name("_BBN", Integer(0)),
-      Name("_UID", Integer(0)),
-      Name("_CRS", crs),
-      Name("_PRT", Package(prt)),
-  }));
-  const Bytes com1 = Device("COM1", Cat({
-      Name("_HID", EisaId("PNP0501")),
-      Name("_UID", Integer(1)),
-      Name("_CRS", ResourceTemplate({IoPort(layout::kCom1Port, layout::kCom1Port, 1, 8),
-                                     IrqNoFlags(static_cast<uint8_t>(layout::kCom1Gsi.value))})),
-  }));
-  const Bytes rtc = Device("RTC", Cat({
-      Name("_HID", EisaId("PNP0B00")),
-      Name("_CRS", ResourceTemplate({IoPort(layout::kRtcPort, layout::kRtcPort, 1, 2),
-                                     IrqNoFlags(8)})),
-  }));
+  const Bytes pci0 = Device(
+      "PCI0",
+      Cat({
+          // Conventional PCI: PNP0A08 (PCI Express) would make Linux look for
+          // ECAM in an MCFG and negotiate _OSC, neither of which exists.
+          Name("_HID", EisaId("PNP0A03")),
+          Name("_CID", EisaId("PNP0A03")),
+          Name("_SEG", Integer(0)),
+          Name("_BBN", Integer(0)),
+          Name("_UID", Integer(0)),
+          Name("_CRS", crs),
+          Name("_PRT", Package(prt)),
+      }));
+  const Bytes com1 = Device(
+      "COM1",
+      Cat({
+          Name("_HID", EisaId("PNP0501")),
+          Name("_UID", Integer(1)),
+          Name("_CRS",
+               ResourceTemplate(
+                   {IoPort(layout::kCom1Port, layout::kCom1Port, 1, 8),
+                    IrqNoFlags(static_cast<uint8_t>(layout::kCom1Gsi.value))})),
+      }));
+  const Bytes rtc = Device(
+      "RTC", Cat({
+                 Name("_HID", EisaId("PNP0B00")),
+                 Name("_CRS", ResourceTemplate({IoPort(layout::kRtcPort,
+                                                       layout::kRtcPort, 1, 2),
+                                                IrqNoFlags(8)})),
+             }));
   return Cat({
       // \_S5 (§7.4.2.5): {SLP_TYPa, SLP_TYPb, reserved, reserved}.
-      Name("\\_S5", Package({Integer(kAcpiS5SleepType), Integer(0), Integer(0), Integer(0)})),
+      Name("\\_S5", Package({Integer(kAcpiS5SleepType), Integer(0), Integer(0),
+                             Integer(0)})),
       Scope("\\_SB", Cat({pci0, com1, rtc})),
   });
 }
 
-Result<std::vector<uint8_t>> BuildAcpiTables(const AcpiConfig& config, Gpa base) {
+Result<std::vector<uint8_t>> BuildAcpiTables(const AcpiConfig& config,
+                                             Gpa base) {
   if (config.cpus < 1 || config.cpus > kMaxVcpus) {
     return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("--cpus {}: devpass supports 1 to {} vCPUs", config.cpus,
-                                 kMaxVcpus));
+                     fmt::format("--cpus {}: devpass supports 1 to {} vCPUs",
+                                 config.cpus, kMaxVcpus));
   }
   const Bytes dsdt = Dsdt(config);
   const Bytes madt = Madt(config.cpus);
@@ -237,10 +262,11 @@ Result<std::vector<uint8_t>> BuildAcpiTables(const AcpiConfig& config, Gpa base)
   const uint64_t dsdt_off = align(madt_off + madt.size(), 16);
   const uint64_t end = dsdt_off + dsdt.size();
   if (end > layout::kAcpiTablesMax) {
-    return MakeError(ErrorCode::kInternal,
-                     fmt::format("the ACPI tables take {} bytes, more than their {} "
-                                 "bytes at {:#x}", end, layout::kAcpiTablesMax,
-                                 base.value));
+    return MakeError(
+        ErrorCode::kInternal,
+        fmt::format("the ACPI tables take {} bytes, more than their {} "
+                    "bytes at {:#x}",
+                    end, layout::kAcpiTablesMax, base.value));
   }
   const uint64_t b = base.value;
   const Bytes fadt = Fadt(b + facs_off, b + dsdt_off);

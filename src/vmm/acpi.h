@@ -58,14 +58,14 @@ namespace devpass::vmm {
 inline constexpr uint8_t kAcpiS5SleepType = 5;
 
 // PM1 register bits (ACPI 6.5 §4.8.3.1.1, §4.8.3.2.1).
-inline constexpr uint16_t kPm1SciEn = 1u << 0;       // PM1_CNT: ACPI mode
-inline constexpr int kPm1SlpTypShift = 10;           // PM1_CNT bits 12:10
+inline constexpr uint16_t kPm1SciEn = 1u << 0;  // PM1_CNT: ACPI mode
+inline constexpr int kPm1SlpTypShift = 10;      // PM1_CNT bits 12:10
 inline constexpr uint16_t kPm1SlpTypMask = 7u << 10;
-inline constexpr uint16_t kPm1SlpEn = 1u << 13;      // PM1_CNT, write-only
-inline constexpr uint16_t kPm1WakSts = 1u << 15;     // PM1_STS
+inline constexpr uint16_t kPm1SlpEn = 1u << 13;   // PM1_CNT, write-only
+inline constexpr uint16_t kPm1WakSts = 1u << 15;  // PM1_STS
 
 // Table signatures and a few layout facts tests and docs rely on.
-inline constexpr char kAcpiOemId[] = "DEVPAS";        // 6 bytes
+inline constexpr char kAcpiOemId[] = "DEVPAS";         // 6 bytes
 inline constexpr char kAcpiOemTableId[] = "DEVPASS ";  // 8 bytes
 inline constexpr uint32_t kAcpiHeaderSize = 36;
 inline constexpr uint32_t kRsdpSize = 36;
@@ -136,6 +136,7 @@ aml::Bytes BuildDsdtAml(const AcpiConfig& config);
 // Every table, laid out from `base` (16-byte aligned, below 4 GiB): the
 // bytes to copy to guest-physical `base`; the RSDP is first. Fails for a
 // vCPU count outside 1..kMaxVcpus or tables beyond layout::kAcpiTablesMax.
-Result<std::vector<uint8_t>> BuildAcpiTables(const AcpiConfig& config, Gpa base);
+Result<std::vector<uint8_t>> BuildAcpiTables(const AcpiConfig& config,
+                                             Gpa base);
 
 }  // namespace devpass::vmm

@@ -1,10 +1,10 @@
 #include "vmm/aml.h"
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-
-#include <fmt/format.h>
 
 namespace devpass::vmm::aml {
 namespace {
@@ -12,13 +12,16 @@ namespace {
 // Invalid input is a bug in devpass's table code (all inputs are its own
 // constants), never a user error.
 [[noreturn]] void Bug(const std::string& what) {
-  std::fputs(fmt::format("devpass: internal error in the AML builder: {}\n", what).c_str(),
-             stderr);
+  std::fputs(
+      fmt::format("devpass: internal error in the AML builder: {}\n", what)
+          .c_str(),
+      stderr);
   std::abort();
 }
 
 void PutLe(Bytes& out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  for (int i = 0; i < bytes; ++i)
+    out.push_back(static_cast<uint8_t>(v >> (8 * i)));
 }
 
 bool IsLeadChar(char c) { return (c >= 'A' && c <= 'Z') || c == '_'; }
@@ -36,7 +39,8 @@ void PutNameSeg(Bytes& out, std::string_view seg, std::string_view path) {
 }
 
 // Opcode bytes, PkgLength, then the contents.
-Bytes WithPkgLength(std::initializer_list<uint8_t> opcode, const Bytes& contents) {
+Bytes WithPkgLength(std::initializer_list<uint8_t> opcode,
+                    const Bytes& contents) {
   Bytes out(opcode);
   Append(out, PkgLength(contents.size()));
   Append(out, contents);
@@ -47,14 +51,16 @@ Bytes AddressSpace(uint8_t tag, int width, uint8_t type, uint8_t type_flags,
                    uint64_t min, uint64_t max) {
   const uint64_t limit = width == 8 ? ~0ull : (1ull << (8 * width)) - 1;
   if (min > max || max > limit || (max - min) >= limit) {
-    Bug(fmt::format("address range {:#x}-{:#x} does not fit a {}-byte descriptor",
-                    min, max, width));
+    Bug(fmt::format(
+        "address range {:#x}-{:#x} does not fit a {}-byte descriptor", min, max,
+        width));
   }
   // General flags (§6.4.3.5.1 table 6.44): bit 3 _MAF, bit 2 _MIF (fixed
   // max/min), bit 1 _DEC = 0 (positive decode), bit 0 = 0 (the bridge
   // produces the range for its children).
   constexpr uint8_t kGeneralFlags = 0x0c;
-  const uint16_t len = static_cast<uint16_t>(3 + 5 * width);  // after the 3-byte header
+  const uint16_t len =
+      static_cast<uint16_t>(3 + 5 * width);  // after the 3-byte header
   Bytes out{tag};
   PutLe(out, len, 2);
   out.push_back(type);
@@ -70,7 +76,9 @@ Bytes AddressSpace(uint8_t tag, int width, uint8_t type, uint8_t type_flags,
 
 }  // namespace
 
-void Append(Bytes& out, const Bytes& part) { out.insert(out.end(), part.begin(), part.end()); }
+void Append(Bytes& out, const Bytes& part) {
+  out.insert(out.end(), part.begin(), part.end());
+}
 
 Bytes Cat(std::initializer_list<Bytes> parts) {
   Bytes out;
@@ -121,7 +129,8 @@ Bytes Integer(uint64_t v) {
 Bytes String(std::string_view s) {
   Bytes out{kStringPrefix};
   for (char c : s) {
-    if (c == 0 || static_cast<unsigned char>(c) > 0x7f) Bug("string not 7-bit ASCII");
+    if (c == 0 || static_cast<unsigned char>(c) > 0x7f)
+      Bug("string not 7-bit ASCII");
     out.push_back(static_cast<uint8_t>(c));
   }
   out.push_back(0);
@@ -137,14 +146,16 @@ uint32_t EisaIdValue(std::string_view id) {
   bool ok = id.size() == 7;
   for (size_t i = 0; ok && i < 3; ++i) ok = id[i] >= 'A' && id[i] <= 'Z';
   for (size_t i = 3; ok && i < 7; ++i) ok = hex(id[i]) >= 0;
-  if (!ok) Bug(fmt::format("\"{}\" is not an EISA ID (3 letters, 4 hex digits)", id));
+  if (!ok)
+    Bug(fmt::format("\"{}\" is not an EISA ID (3 letters, 4 hex digits)", id));
   // Three letters of 5 bits ('A' = 1) and four hex digits, stored big
   // endian: the bytes of the DWord are vendor high, vendor low, product
   // high, product low.
-  const uint32_t vendor = static_cast<uint32_t>(((id[0] - 0x40) << 10) |
-                                                ((id[1] - 0x40) << 5) | (id[2] - 0x40));
+  const uint32_t vendor = static_cast<uint32_t>(
+      ((id[0] - 0x40) << 10) | ((id[1] - 0x40) << 5) | (id[2] - 0x40));
   uint32_t product = 0;
-  for (size_t i = 3; i < 7; ++i) product = (product << 4) | static_cast<uint32_t>(hex(id[i]));
+  for (size_t i = 3; i < 7; ++i)
+    product = (product << 4) | static_cast<uint32_t>(hex(id[i]));
   return (vendor >> 8) | ((vendor & 0xff) << 8) | ((product >> 8) << 16) |
          ((product & 0xff) << 24);
 }
@@ -200,11 +211,14 @@ Bytes Scope(std::string_view name, const Bytes& body) {
 }
 
 Bytes Device(std::string_view name, const Bytes& body) {
-  return WithPkgLength({kExtOpPrefix, kDeviceOp}, Cat({NameString(name), body}));
+  return WithPkgLength({kExtOpPrefix, kDeviceOp},
+                       Cat({NameString(name), body}));
 }
 
-Bytes Method(std::string_view name, int args, bool serialized, const Bytes& body) {
-  if (args < 0 || args > 7) Bug(fmt::format("method {} with {} arguments", name, args));
+Bytes Method(std::string_view name, int args, bool serialized,
+             const Bytes& body) {
+  if (args < 0 || args > 7)
+    Bug(fmt::format("method {} with {} arguments", name, args));
   // MethodFlags (§20.2.5.2): bits 0-2 ArgCount, bit 3 SerializeFlag, bits
   // 4-7 SyncLevel (0).
   const uint8_t flags = static_cast<uint8_t>(args | (serialized ? 0x08 : 0));
@@ -253,13 +267,15 @@ Bytes WordIo(uint16_t min, uint16_t max) {
 Bytes DWordMemory(uint32_t min, uint32_t max, Cacheability c) {
   // Type-specific flags (table 6.47): bit 0 _RW (1 = read-write), bits 2-1
   // _MEM (cacheability), bits 4-3 _MTP = 0 (AddressRangeMemory).
-  return AddressSpace(kDWordAddressTag, 4, kMemoryRange,
-                      static_cast<uint8_t>(0x01 | (static_cast<uint8_t>(c) << 1)), min, max);
+  return AddressSpace(
+      kDWordAddressTag, 4, kMemoryRange,
+      static_cast<uint8_t>(0x01 | (static_cast<uint8_t>(c) << 1)), min, max);
 }
 
 Bytes QWordMemory(uint64_t min, uint64_t max, Cacheability c) {
-  return AddressSpace(kQWordAddressTag, 8, kMemoryRange,
-                      static_cast<uint8_t>(0x01 | (static_cast<uint8_t>(c) << 1)), min, max);
+  return AddressSpace(
+      kQWordAddressTag, 8, kMemoryRange,
+      static_cast<uint8_t>(0x01 | (static_cast<uint8_t>(c) << 1)), min, max);
 }
 
 }  // namespace devpass::vmm::aml

@@ -77,7 +77,8 @@ Bytes Package(const std::vector<Bytes>& elements);
 Bytes Scope(std::string_view name, const Bytes& body);
 Bytes Device(std::string_view name, const Bytes& body);
 // Method (name, args, Serialized|NotSerialized) { body }, args 0-7.
-Bytes Method(std::string_view name, int args, bool serialized, const Bytes& body);
+Bytes Method(std::string_view name, int args, bool serialized,
+             const Bytes& body);
 Bytes Return(const Bytes& value);
 // Buffer (size) { data }.
 Bytes Buffer(const Bytes& data);
@@ -90,9 +91,9 @@ Bytes ResourceTemplate(const std::vector<Bytes>& descriptors);
 Bytes IoPort(uint16_t min, uint16_t max, uint8_t alignment, uint8_t length);
 // IRQNoFlags () {irq} (§6.4.2.1): edge, active high, exclusive.
 Bytes IrqNoFlags(uint8_t irq);
-// Address space descriptors a host bridge produces (§6.4.3.5): ResourceProducer,
-// MinFixed, MaxFixed, PosDecode, granularity 0, no translation, length =
-// max - min + 1.
+// Address space descriptors a host bridge produces (§6.4.3.5):
+// ResourceProducer, MinFixed, MaxFixed, PosDecode, granularity 0, no
+// translation, length = max - min + 1.
 Bytes WordBusNumber(uint16_t min, uint16_t max);
 Bytes WordIo(uint16_t min, uint16_t max);  // EntireRange
 enum class Cacheability : uint8_t {

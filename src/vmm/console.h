@@ -11,7 +11,7 @@
 namespace devpass::vmm {
 
 struct AttachOptions {
-  int input_fd = 0;        // -1: no input
+  int input_fd = 0;  // -1: no input
   bool forward_input = true;
 };
 

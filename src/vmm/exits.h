@@ -19,8 +19,8 @@ namespace devpass::vmm {
 struct ExitIo {
   bool in = false;
   uint16_t port = 0;
-  uint8_t size = 1;     // bytes per access
-  uint32_t count = 1;   // >1 for string I/O (rep ins/outs)
+  uint8_t size = 1;         // bytes per access
+  uint32_t count = 1;       // >1 for string I/O (rep ins/outs)
   std::span<uint8_t> data;  // count * size bytes inside kvm_run
 };
 struct ExitMmio {
@@ -60,13 +60,13 @@ std::string DescribeExit(const VcpuExit& exit);
 
 // Why a vCPU (and so the VM) stopped.
 enum class StopReason {
-  kNone,           // keep running
-  kPowerOff,       // the guest wrote the power-off port
-  kReset,          // i8042 reset or KVM reset event: reboot or panic=-1
-  kHalted,         // HLT reached userspace (no in-kernel irqchip would)
-  kTripleFault,    // KVM_EXIT_SHUTDOWN
-  kCrash,          // FAIL_ENTRY, INTERNAL_ERROR, unknown exit, crash event
-  kSignal,         // SIGINT/SIGTERM on the host
+  kNone,         // keep running
+  kPowerOff,     // the guest wrote the power-off port
+  kReset,        // i8042 reset or KVM reset event: reboot or panic=-1
+  kHalted,       // HLT reached userspace (no in-kernel irqchip would)
+  kTripleFault,  // KVM_EXIT_SHUTDOWN
+  kCrash,        // FAIL_ENTRY, INTERNAL_ERROR, unknown exit, crash event
+  kSignal,       // SIGINT/SIGTERM on the host
 };
 const char* StopReasonName(StopReason r);
 

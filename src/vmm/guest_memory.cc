@@ -1,12 +1,11 @@
 #include "vmm/guest_memory.h"
 
+#include <fmt/format.h>
 #include <sys/mman.h>
 
 #include <cerrno>
 #include <cstring>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "base/fs.h"
 
@@ -52,36 +51,40 @@ Status CheckHostMemory(const MemInfo& info, uint64_t bytes, Backing backing) {
     if (bytes % info.hugepage_size != 0) {
       return MakeError(ErrorCode::kInvalidArgument,
                        fmt::format("--mem {} MiB is not a multiple of the huge "
-                                   "page size ({} KiB)", bytes / kMiB,
-                                   info.hugepage_size / kKiB));
+                                   "page size ({} KiB)",
+                                   bytes / kMiB, info.hugepage_size / kKiB));
     }
     const uint64_t have = info.hugepages_free * info.hugepage_size;
     if (have < bytes) {
       return MakeError(
           ErrorCode::kUnsupported,
-          fmt::format("--hugepages: the guest needs {} MiB but only {} free huge "
-                      "pages ({} MiB) exist; reserve more with "
-                      "`echo {} > /proc/sys/vm/nr_hugepages` or use --thp",
-                      bytes / kMiB, info.hugepages_free, have / kMiB,
-                      (bytes + info.hugepage_size - 1) / info.hugepage_size));
+          fmt::format(
+              "--hugepages: the guest needs {} MiB but only {} free huge "
+              "pages ({} MiB) exist; reserve more with "
+              "`echo {} > /proc/sys/vm/nr_hugepages` or use --thp",
+              bytes / kMiB, info.hugepages_free, have / kMiB,
+              (bytes + info.hugepage_size - 1) / info.hugepage_size));
     }
     return Ok();
   }
   if (info.available != 0 && bytes > info.available) {
-    return MakeError(ErrorCode::kUnsupported,
-                     fmt::format("the guest needs {} MiB of RAM but the host has "
-                                 "only {} MiB available (MemAvailable in "
-                                 "/proc/meminfo); give a smaller --mem",
-                                 bytes / kMiB, info.available / kMiB));
+    return MakeError(
+        ErrorCode::kUnsupported,
+        fmt::format("the guest needs {} MiB of RAM but the host has "
+                    "only {} MiB available (MemAvailable in "
+                    "/proc/meminfo); give a smaller --mem",
+                    bytes / kMiB, info.available / kMiB));
   }
   return Ok();
 }
 
 Result<GuestMemory> GuestMemory::Create(uint64_t bytes, Backing backing) {
   if (bytes < 64 * kMiB) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("--mem {} MiB is too small: a Linux guest needs "
-                                 "at least 64 MiB", bytes / kMiB));
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        fmt::format("--mem {} MiB is too small: a Linux guest needs "
+                    "at least 64 MiB",
+                    bytes / kMiB));
   }
   int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
   if (backing == Backing::kHugetlb) flags |= MAP_HUGETLB;
@@ -90,15 +93,16 @@ Result<GuestMemory> GuestMemory::Create(uint64_t bytes, Backing backing) {
   // a 2 MiB boundary (hugetlb mappings already do). Fewer, larger faults
   // matter most under nested virtualization.
   const uint64_t slack = backing == Backing::kHugetlb ? 0 : 2 * kMiB;
-  void* p = ::mmap(nullptr, bytes + slack, PROT_READ | PROT_WRITE, flags, -1, 0);
+  void* p =
+      ::mmap(nullptr, bytes + slack, PROT_READ | PROT_WRITE, flags, -1, 0);
   if (p == MAP_FAILED) {
     int err = errno;
-    return ErrnoError(err, fmt::format(
-        "cannot map {} MiB of guest RAM{}: {}", bytes / kMiB,
-        backing == Backing::kHugetlb ? " from huge pages" : "",
-        backing == Backing::kHugetlb
-            ? "reserve huge pages in /proc/sys/vm/nr_hugepages"
-            : "give a smaller --mem"));
+    return ErrnoError(
+        err, fmt::format("cannot map {} MiB of guest RAM{}: {}", bytes / kMiB,
+                         backing == Backing::kHugetlb ? " from huge pages" : "",
+                         backing == Backing::kHugetlb
+                             ? "reserve huge pages in /proc/sys/vm/nr_hugepages"
+                             : "give a smaller --mem"));
   }
   if (slack) {
     const uintptr_t raw = reinterpret_cast<uintptr_t>(p);
@@ -151,7 +155,7 @@ Result<uint8_t*> GuestMemory::HostRange(Gpa gpa, uint64_t len) const {
 }
 
 Status GuestMemory::Write(Gpa gpa, std::span<const uint8_t> data) const {
-  DP_ASSIGN_OR_RETURN(uint8_t* p, HostRange(gpa, data.size()));
+  DP_ASSIGN_OR_RETURN(uint8_t * p, HostRange(gpa, data.size()));
   std::memcpy(p, data.data(), data.size());
   return Ok();
 }

@@ -1,15 +1,15 @@
 #include "vmm/irq_routing.h"
 
+#include <fmt/format.h>
+
 #include <map>
 #include <mutex>
-
-#include <fmt/format.h>
 
 namespace devpass::vmm {
 namespace {
 
-constexpr uint32_t kIsaIrqs = 16;       // GSI 0-15: PIC and IOAPIC
-constexpr uint32_t kIoApicPins = 24;    // KVM_IOAPIC_NUM_PINS
+constexpr uint32_t kIsaIrqs = 16;     // GSI 0-15: PIC and IOAPIC
+constexpr uint32_t kIoApicPins = 24;  // KVM_IOAPIC_NUM_PINS
 
 kvm_irq_routing_entry IrqchipEntry(uint32_t gsi, uint32_t chip, uint32_t pin) {
   kvm_irq_routing_entry e{};
@@ -71,7 +71,8 @@ std::vector<kvm_irq_routing_entry> DefaultGsiRoutes() {
     out.push_back(IrqchipEntry(gsi, KVM_IRQCHIP_IOAPIC, gsi));
     if (gsi < kIsaIrqs) {
       out.push_back(IrqchipEntry(
-          gsi, gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, gsi % 8));
+          gsi, gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+          gsi % 8));
     }
   }
   return out;
@@ -99,7 +100,8 @@ Status CheckMsiAddress(uint64_t address) {
                   "which devpass does not route (the guest driver or a "
                   "malicious guest wrote it)",
                   layout::kMsiAddressBase,
-                  layout::kMsiAddressBase + layout::kMsiAddressSize - 1, address));
+                  layout::kMsiAddressBase + layout::kMsiAddressSize - 1,
+                  address));
 }
 
 IrqRouter::IrqRouter(KvmApi& kvm, int vm_fd, uint32_t gsi_count)
@@ -120,7 +122,8 @@ IrqRouter::~IrqRouter() {
   state_->alive = false;
 }
 
-Result<IrqRouter::MsiGsi> IrqRouter::AllocateMsi(const pci::MsiMessage& message) {
+Result<IrqRouter::MsiGsi> IrqRouter::AllocateMsi(
+    const pci::MsiMessage& message) {
   DP_RETURN_IF_ERROR(CheckMsiAddress(message.address));
   State& s = *state_;
   std::lock_guard lock(s.mu);
@@ -130,18 +133,20 @@ Result<IrqRouter::MsiGsi> IrqRouter::AllocateMsi(const pci::MsiMessage& message)
     ++gsi;
   }
   if (gsi >= s.gsi_count) {
-    return MakeError(ErrorCode::kBusy,
-                     fmt::format("no free GSI for another MSI route: KVM allows "
-                                 "{} GSIs and {} are in use by MSI routes; give "
-                                 "the guest fewer interrupt vectors",
-                                 s.gsi_count, s.msi.size()));
+    return MakeError(
+        ErrorCode::kBusy,
+        fmt::format("no free GSI for another MSI route: KVM allows "
+                    "{} GSIs and {} are in use by MSI routes; give "
+                    "the guest fewer interrupt vectors",
+                    s.gsi_count, s.msi.size()));
   }
   s.msi.emplace(gsi, message);
   if (Status st = s.PushLocked(); !st) {
     s.msi.erase(gsi);
-    return WithContext(st.error(), fmt::format("cannot route GSI {} to MSI "
-                                               "address {:#x} data {:#x}",
-                                               gsi, message.address, message.data));
+    return WithContext(st.error(),
+                       fmt::format("cannot route GSI {} to MSI "
+                                   "address {:#x} data {:#x}",
+                                   gsi, message.address, message.data));
   }
   MsiGsi out;
   out.state_ = state_;
@@ -169,16 +174,17 @@ Status IrqRouter::MsiGsi::Update(const pci::MsiMessage& message) {
     return MakeError(ErrorCode::kConflict, "the VM of this MSI route is gone");
   }
   auto it = s.msi.find(gsi_.value);
-  if (it == s.msi.end()) return MakeError(ErrorCode::kInternal, "MSI route lost");
+  if (it == s.msi.end())
+    return MakeError(ErrorCode::kInternal, "MSI route lost");
   if (it->second == message) return Ok();
   const pci::MsiMessage old = it->second;
   it->second = message;
   if (Status st = s.PushLocked(); !st) {
     it->second = old;
-    return WithContext(st.error(), fmt::format("cannot re-route GSI {} to MSI "
-                                               "address {:#x} data {:#x}",
-                                               gsi_.value, message.address,
-                                               message.data));
+    return WithContext(st.error(),
+                       fmt::format("cannot re-route GSI {} to MSI "
+                                   "address {:#x} data {:#x}",
+                                   gsi_.value, message.address, message.data));
   }
   return Ok();
 }
@@ -195,21 +201,24 @@ void IrqRouter::MsiGsi::Reset() {
   }
 }
 
-Result<IrqRouter::Irqfd> IrqRouter::AssignIrqfd(int eventfd, Gsi gsi, int resample_fd) {
+Result<IrqRouter::Irqfd> IrqRouter::AssignIrqfd(int eventfd, Gsi gsi,
+                                                int resample_fd) {
   State& s = *state_;
   if (eventfd < 0) {
     return MakeError(ErrorCode::kInvalidArgument, "irqfd needs an eventfd");
   }
   if (gsi.value >= s.gsi_count) {
     return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("GSI {} is beyond the {} KVM allows", gsi.value,
-                                 s.gsi_count));
+                     fmt::format("GSI {} is beyond the {} KVM allows",
+                                 gsi.value, s.gsi_count));
   }
   if (resample_fd >= 0 && gsi.value >= kIoApicPins) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("GSI {} is not an interrupt controller input: "
-                                 "only a level-triggered IOAPIC input (0-{}) can "
-                                 "be resampled", gsi.value, kIoApicPins - 1));
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        fmt::format("GSI {} is not an interrupt controller input: "
+                    "only a level-triggered IOAPIC input (0-{}) can "
+                    "be resampled",
+                    gsi.value, kIoApicPins - 1));
   }
   std::lock_guard lock(s.mu);
   kvm_irqfd a{};
@@ -220,8 +229,9 @@ Result<IrqRouter::Irqfd> IrqRouter::AssignIrqfd(int eventfd, Gsi gsi, int resamp
     a.resamplefd = static_cast<uint32_t>(resample_fd);
   }
   if (Status st = s.kvm->Irqfd(s.vm_fd, a); !st) {
-    return WithContext(st.error(), fmt::format("cannot bind eventfd {} to GSI {}",
-                                               eventfd, gsi.value));
+    return WithContext(
+        st.error(),
+        fmt::format("cannot bind eventfd {} to GSI {}", eventfd, gsi.value));
   }
   Irqfd out;
   out.state_ = state_;

@@ -1,14 +1,13 @@
 #include "vmm/kvm_api.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace devpass::vmm {
 namespace {
@@ -46,7 +45,8 @@ int Ioctl(int fd, unsigned long request, Arg arg) {
 
 tl::unexpected<Error> IoctlError(const char* name) {
   int err = errno;
-  return ErrnoError(err, fmt::format("{} failed: {}", name, std::strerror(err)));
+  return ErrnoError(err,
+                    fmt::format("{} failed: {}", name, std::strerror(err)));
 }
 
 class SystemKvmApi : public KvmApi {
@@ -56,16 +56,22 @@ class SystemKvmApi : public KvmApi {
     if (fd < 0) {
       int err = errno;
       if (err == ENOENT || err == ENXIO || err == ENODEV) {
-        return ErrnoError(err, fmt::format(
-            "{} does not exist, so KVM is not available: load kvm_intel or "
-            "kvm_amd (modprobe kvm_intel / modprobe kvm_amd) and enable "
-            "VT-x/AMD-V in the firmware setup", dev.string()));
+        return ErrnoError(
+            err,
+            fmt::format(
+                "{} does not exist, so KVM is not available: load kvm_intel or "
+                "kvm_amd (modprobe kvm_intel / modprobe kvm_amd) and enable "
+                "VT-x/AMD-V in the firmware setup",
+                dev.string()));
       }
       if (err == EACCES || err == EPERM) {
-        return ErrnoError(err, fmt::format(
-            "cannot open {}: permission denied. Add yourself to the kvm group "
-            "(usermod -aG kvm $USER, then log in again) or run as root",
-            dev.string()));
+        return ErrnoError(
+            err,
+            fmt::format(
+                "cannot open {}: permission denied. Add yourself to the kvm "
+                "group "
+                "(usermod -aG kvm $USER, then log in again) or run as root",
+                dev.string()));
       }
       return ErrnoError(err, fmt::format("cannot open {}: {}", dev.string(),
                                          std::strerror(err)));
@@ -96,7 +102,8 @@ class SystemKvmApi : public KvmApi {
     // (or fills the table completely, which may mean it was cut short).
     std::string tried;
     for (uint32_t n = 8; n <= 4096; n *= 2) {
-      std::vector<uint8_t> buf(sizeof(Cpuid2Header) + n * sizeof(kvm_cpuid_entry2));
+      std::vector<uint8_t> buf(sizeof(Cpuid2Header) +
+                               n * sizeof(kvm_cpuid_entry2));
       auto* c = reinterpret_cast<Cpuid2Header*>(buf.data());
       c->nent = n;
       int rc = Ioctl(kvm_fd, kGetSupportedCpuid, c);
@@ -109,13 +116,17 @@ class SystemKvmApi : public KvmApi {
       }
       tried += fmt::format(" {}:{}", n, rc == 0 ? "full" : std::strerror(err));
       if (rc != 0 && err != E2BIG) {
-        return ErrnoError(err, fmt::format("KVM_GET_SUPPORTED_CPUID failed (table "
-                                           "sizes tried:{})", tried));
+        return ErrnoError(err,
+                          fmt::format("KVM_GET_SUPPORTED_CPUID failed (table "
+                                      "sizes tried:{})",
+                                      tried));
       }
     }
-    return MakeError(ErrorCode::kKernelRejected,
-                     fmt::format("KVM_GET_SUPPORTED_CPUID: no table size worked "
-                                 "(tried:{})", tried));
+    return MakeError(
+        ErrorCode::kKernelRejected,
+        fmt::format("KVM_GET_SUPPORTED_CPUID: no table size worked "
+                    "(tried:{})",
+                    tried));
   }
 
   Result<UniqueFd> CreateVm(int kvm_fd) override {
@@ -143,14 +154,16 @@ class SystemKvmApi : public KvmApi {
   }
 
   Status CreateIrqchip(int vm_fd) override {
-    if (Ioctl(vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) return IoctlError("KVM_CREATE_IRQCHIP");
+    if (Ioctl(vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+      return IoctlError("KVM_CREATE_IRQCHIP");
     return Ok();
   }
 
   Status CreatePit2(int vm_fd) override {
     kvm_pit_config config{};
     config.flags = KVM_PIT_SPEAKER_DUMMY;  // port 0x61 answered in the kernel
-    if (Ioctl(vm_fd, KVM_CREATE_PIT2, &config) < 0) return IoctlError("KVM_CREATE_PIT2");
+    if (Ioctl(vm_fd, KVM_CREATE_PIT2, &config) < 0)
+      return IoctlError("KVM_CREATE_PIT2");
     return Ok();
   }
 
@@ -170,8 +183,8 @@ class SystemKvmApi : public KvmApi {
     return Ok();
   }
 
-  Status SetGsiRouting(int vm_fd,
-                       const std::vector<kvm_irq_routing_entry>& entries) override {
+  Status SetGsiRouting(
+      int vm_fd, const std::vector<kvm_irq_routing_entry>& entries) override {
     std::vector<uint8_t> buf(sizeof(IrqRoutingHeader) +
                              entries.size() * sizeof(kvm_irq_routing_entry));
     auto* h = reinterpret_cast<IrqRoutingHeader*>(buf.data());
@@ -179,7 +192,8 @@ class SystemKvmApi : public KvmApi {
     h->flags = 0;
     std::memcpy(buf.data() + sizeof(IrqRoutingHeader), entries.data(),
                 entries.size() * sizeof(kvm_irq_routing_entry));
-    if (Ioctl(vm_fd, kSetGsiRouting, h) < 0) return IoctlError("KVM_SET_GSI_ROUTING");
+    if (Ioctl(vm_fd, kSetGsiRouting, h) < 0)
+      return IoctlError("KVM_SET_GSI_ROUTING");
     return Ok();
   }
 
@@ -195,7 +209,8 @@ class SystemKvmApi : public KvmApi {
   Result<UniqueFd> CreateDevice(int vm_fd, uint32_t type) override {
     kvm_create_device d{};
     d.type = type;
-    if (Ioctl(vm_fd, KVM_CREATE_DEVICE, &d) < 0) return IoctlError("KVM_CREATE_DEVICE");
+    if (Ioctl(vm_fd, KVM_CREATE_DEVICE, &d) < 0)
+      return IoctlError("KVM_CREATE_DEVICE");
     return UniqueFd(static_cast<int>(d.fd));
   }
 
@@ -213,12 +228,14 @@ class SystemKvmApi : public KvmApi {
   }
 
   Result<RunMapping> MapRun(int vcpu_fd, size_t size) override {
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd, 0);
+    void* p =
+        ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd, 0);
     if (p == MAP_FAILED) return IoctlError("mmap of kvm_run");
     return RunMapping(p, size, [](void* a, size_t s) { ::munmap(a, s); });
   }
 
-  Status SetCpuid(int vcpu_fd, const std::vector<kvm_cpuid_entry2>& entries) override {
+  Status SetCpuid(int vcpu_fd,
+                  const std::vector<kvm_cpuid_entry2>& entries) override {
     std::vector<uint8_t> buf(sizeof(Cpuid2Header) +
                              entries.size() * sizeof(kvm_cpuid_entry2));
     auto* c = reinterpret_cast<Cpuid2Header*>(buf.data());
@@ -231,11 +248,13 @@ class SystemKvmApi : public KvmApi {
 
   Result<kvm_sregs> GetSregs(int vcpu_fd) override {
     kvm_sregs s{};
-    if (Ioctl(vcpu_fd, KVM_GET_SREGS, &s) < 0) return IoctlError("KVM_GET_SREGS");
+    if (Ioctl(vcpu_fd, KVM_GET_SREGS, &s) < 0)
+      return IoctlError("KVM_GET_SREGS");
     return s;
   }
   Status SetSregs(int vcpu_fd, const kvm_sregs& s) override {
-    if (Ioctl(vcpu_fd, KVM_SET_SREGS, &s) < 0) return IoctlError("KVM_SET_SREGS");
+    if (Ioctl(vcpu_fd, KVM_SET_SREGS, &s) < 0)
+      return IoctlError("KVM_SET_SREGS");
     return Ok();
   }
   Result<kvm_regs> GetRegs(int vcpu_fd) override {
@@ -252,7 +271,8 @@ class SystemKvmApi : public KvmApi {
     return Ok();
   }
   Status SetMsrs(int vcpu_fd, const std::vector<Msr>& msrs) override {
-    std::vector<uint8_t> buf(sizeof(MsrsHeader) + msrs.size() * sizeof(kvm_msr_entry));
+    std::vector<uint8_t> buf(sizeof(MsrsHeader) +
+                             msrs.size() * sizeof(kvm_msr_entry));
     auto* m = reinterpret_cast<MsrsHeader*>(buf.data());
     m->nmsrs = static_cast<uint32_t>(msrs.size());
     auto* e = reinterpret_cast<kvm_msr_entry*>(buf.data() + sizeof(MsrsHeader));
@@ -264,19 +284,23 @@ class SystemKvmApi : public KvmApi {
     int n = Ioctl(vcpu_fd, kSetMsrs, m);
     if (n < 0) return IoctlError("KVM_SET_MSRS");
     if (static_cast<size_t>(n) != msrs.size()) {
-      return MakeError(ErrorCode::kKernelRejected,
-                       fmt::format("KVM_SET_MSRS set {} of {} MSRs; MSR {:#x} was "
-                                   "refused", n, msrs.size(), msrs[n].index));
+      return MakeError(
+          ErrorCode::kKernelRejected,
+          fmt::format("KVM_SET_MSRS set {} of {} MSRs; MSR {:#x} was "
+                      "refused",
+                      n, msrs.size(), msrs[n].index));
     }
     return Ok();
   }
   Result<kvm_lapic_state> GetLapic(int vcpu_fd) override {
     kvm_lapic_state s{};
-    if (Ioctl(vcpu_fd, KVM_GET_LAPIC, &s) < 0) return IoctlError("KVM_GET_LAPIC");
+    if (Ioctl(vcpu_fd, KVM_GET_LAPIC, &s) < 0)
+      return IoctlError("KVM_GET_LAPIC");
     return s;
   }
   Status SetLapic(int vcpu_fd, const kvm_lapic_state& s) override {
-    if (Ioctl(vcpu_fd, KVM_SET_LAPIC, &s) < 0) return IoctlError("KVM_SET_LAPIC");
+    if (Ioctl(vcpu_fd, KVM_SET_LAPIC, &s) < 0)
+      return IoctlError("KVM_SET_LAPIC");
     return Ok();
   }
   Status Run(int vcpu_fd) override {
@@ -287,6 +311,8 @@ class SystemKvmApi : public KvmApi {
 
 }  // namespace
 
-std::unique_ptr<KvmApi> NewSystemKvmApi() { return std::make_unique<SystemKvmApi>(); }
+std::unique_ptr<KvmApi> NewSystemKvmApi() {
+  return std::make_unique<SystemKvmApi>();
+}
 
 }  // namespace devpass::vmm

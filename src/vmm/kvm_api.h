@@ -80,8 +80,8 @@ class KvmApi {
   // KVM_SET_GSI_ROUTING: replaces the VM's whole GSI routing table with
   // `entries` (the kernel's default ISA/IOAPIC entries included: they are
   // not kept implicitly once userspace sets a table).
-  virtual Status SetGsiRouting(int vm_fd,
-                               const std::vector<kvm_irq_routing_entry>& entries) = 0;
+  virtual Status SetGsiRouting(
+      int vm_fd, const std::vector<kvm_irq_routing_entry>& entries) = 0;
   // KVM_IRQFD: assign (flags 0 or KVM_IRQFD_FLAG_RESAMPLE with resamplefd)
   // or deassign (KVM_IRQFD_FLAG_DEASSIGN) an eventfd -> GSI binding.
   virtual Status Irqfd(int vm_fd, const kvm_irqfd& irqfd) = 0;

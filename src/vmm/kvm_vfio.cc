@@ -1,13 +1,12 @@
 #include "vmm/kvm_vfio.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/kvm.h>
 
 #include <cerrno>
 #include <mutex>
 #include <set>
-
-#include <fmt/format.h>
 
 namespace devpass::vmm {
 namespace {
@@ -38,7 +37,8 @@ class KvmVfioDevice::Group : public pci::Registration {
     State& s = *state_;
     std::lock_guard lock(s.mu);
     if (!s.device.valid() || !s.groups.count(fd_.get())) return;  // device gone
-    (void)SetGroupAttr(*s.kvm, s.device.get(), KVM_DEV_VFIO_GROUP_DEL, fd_.get());
+    (void)SetGroupAttr(*s.kvm, s.device.get(), KVM_DEV_VFIO_GROUP_DEL,
+                       fd_.get());
     s.groups.erase(fd_.get());
   }
 
@@ -47,15 +47,18 @@ class KvmVfioDevice::Group : public pci::Registration {
   UniqueFd fd_;  // our dup of the group fd
 };
 
-Result<std::unique_ptr<KvmVfioDevice>> KvmVfioDevice::Create(KvmApi& kvm, int vm_fd) {
+Result<std::unique_ptr<KvmVfioDevice>> KvmVfioDevice::Create(KvmApi& kvm,
+                                                             int vm_fd) {
   auto state = std::make_shared<State>();
   state->kvm = &kvm;
   auto fd = kvm.CreateDevice(vm_fd, KVM_DEV_TYPE_VFIO);
   if (!fd) {
     Error e = fd.error();
-    e.message = fmt::format("cannot create the KVM-VFIO device (KVM_CREATE_DEVICE "
-                            "KVM_DEV_TYPE_VFIO; the host kernel needs "
-                            "CONFIG_KVM_VFIO): {}", e.message);
+    e.message = fmt::format(
+        "cannot create the KVM-VFIO device (KVM_CREATE_DEVICE "
+        "KVM_DEV_TYPE_VFIO; the host kernel needs "
+        "CONFIG_KVM_VFIO): {}",
+        e.message);
     return tl::unexpected<Error>(std::move(e));
   }
   state->device = std::move(*fd);
@@ -65,7 +68,8 @@ Result<std::unique_ptr<KvmVfioDevice>> KvmVfioDevice::Create(KvmApi& kvm, int vm
 KvmVfioDevice::~KvmVfioDevice() {
   std::lock_guard lock(state_->mu);
   for (int fd : state_->groups) {
-    (void)SetGroupAttr(*state_->kvm, state_->device.get(), KVM_DEV_VFIO_GROUP_DEL, fd);
+    (void)SetGroupAttr(*state_->kvm, state_->device.get(),
+                       KVM_DEV_VFIO_GROUP_DEL, fd);
   }
   state_->groups.clear();
   state_->device.Reset();  // registrations still out see an invalid fd
@@ -75,18 +79,22 @@ Result<pci::RegistrationPtr> KvmVfioDevice::AddGroup(int group_fd) {
   State& s = *state_;
   int dup = ::fcntl(group_fd, F_DUPFD_CLOEXEC, 3);
   if (dup < 0) {
-    return ErrnoError(errno, fmt::format("VFIO group fd {} is not open", group_fd));
+    return ErrnoError(errno,
+                      fmt::format("VFIO group fd {} is not open", group_fd));
   }
   UniqueFd keep(dup);
   std::lock_guard lock(s.mu);
   if (!s.device.valid()) {
     return MakeError(ErrorCode::kConflict, "the VM's KVM-VFIO device is gone");
   }
-  if (Status st = SetGroupAttr(*s.kvm, s.device.get(), KVM_DEV_VFIO_GROUP_ADD, dup);
+  if (Status st =
+          SetGroupAttr(*s.kvm, s.device.get(), KVM_DEV_VFIO_GROUP_ADD, dup);
       !st) {
     Error e = st.error();
-    e.message = fmt::format("cannot add VFIO group fd {} to the VM's KVM-VFIO "
-                            "device: {}", group_fd, e.message);
+    e.message = fmt::format(
+        "cannot add VFIO group fd {} to the VM's KVM-VFIO "
+        "device: {}",
+        group_fd, e.message);
     return tl::unexpected<Error>(std::move(e));
   }
   s.groups.insert(dup);

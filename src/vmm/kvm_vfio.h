@@ -39,7 +39,8 @@ class KvmVfioDevice {
   size_t group_count() const;
 
  private:
-  explicit KvmVfioDevice(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  explicit KvmVfioDevice(std::shared_ptr<State> state)
+      : state_(std::move(state)) {}
   std::shared_ptr<State> state_;
 };
 

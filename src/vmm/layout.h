@@ -71,20 +71,22 @@ inline constexpr uint64_t kCmdlineMax = 0x10000;
 // 4 KiB rather than the 1 KiB at 639 KiB that holds CPUs and ISA IRQs
 // alone: one I/O interrupt entry per PCI slot and pin (31 x 4 x 8 bytes)
 // does not fit there.
-inline constexpr Gpa kMpTable{0x9f000};          // = 636 KiB
-inline constexpr uint64_t kMpTableMax = 0x1000;  // up to 0xA0000
+inline constexpr Gpa kMpTable{0x9f000};            // = 636 KiB
+inline constexpr uint64_t kMpTableMax = 0x1000;    // up to 0xA0000
 inline constexpr Gpa kMpFloatingPointer{0x9fc00};  // = 639 KiB
-inline constexpr Gpa kBaseMemoryEnd{0xa0000};    // 640 KiB
+inline constexpr Gpa kBaseMemoryEnd{0xa0000};      // 640 KiB
 // ACPI tables (src/vmm/acpi.h), in the BIOS area below 1 MiB where the
 // ACPI spec (6.5 §5.2.5.1) puts the RSDP on a PC without UEFI.
 inline constexpr Gpa kAcpiTables{0xe0000};
 inline constexpr uint64_t kAcpiTablesMax = 0x20000;  // up to 1 MiB
-inline constexpr Gpa kHighMemory{0x100000};      // 1 MiB
+inline constexpr Gpa kHighMemory{0x100000};          // 1 MiB
 inline constexpr Gpa kKernelLoad{0x100000};
-inline constexpr uint64_t kKernel64EntryOffset = 0x200;  // boot.rst "64-bit BOOT PROTOCOL"
+inline constexpr uint64_t kKernel64EntryOffset =
+    0x200;  // boot.rst "64-bit BOOT PROTOCOL"
 
-inline constexpr Gpa kPciHole{0xc0000000};       // RAM below 4 GiB ends here
-inline constexpr Gpa kPciHoleMmioEnd{0xfec00000};  // BAR space: [kPciHole, this)
+inline constexpr Gpa kPciHole{0xc0000000};  // RAM below 4 GiB ends here
+inline constexpr Gpa kPciHoleMmioEnd{
+    0xfec00000};  // BAR space: [kPciHole, this)
 inline constexpr Gpa kIoApic{0xfec00000};
 inline constexpr Gpa kLocalApic{0xfee00000};
 inline constexpr Gpa kKvmIdentityMap{0xfffbc000};
@@ -103,7 +105,8 @@ inline constexpr uint32_t kPciIoEnd = 0x10000;
 // above the end of RAM (RAM above 4 GiB included) and never below 4 GiB.
 constexpr Gpa Mmio64Base(uint64_t ram_end) {
   uint64_t end = ram_end < k4GiB.value ? k4GiB.value : ram_end;
-  return Gpa((end + kMmio64Alignment - 1) / kMmio64Alignment * kMmio64Alignment);
+  return Gpa((end + kMmio64Alignment - 1) / kMmio64Alignment *
+             kMmio64Alignment);
 }
 // PCI INTx wiring (PCI Local Bus 3.0 §2.2.6): INTA#..INTD# (pin 1..4) of
 // device `slot` on bus 0 reach IOAPIC inputs 16-23, rotated by slot as
@@ -113,7 +116,8 @@ inline constexpr uint32_t kPciIntxFirstGsi = 16;
 inline constexpr uint32_t kPciIntxGsiCount = 8;
 constexpr Gsi PciIntxGsi(int slot, int pin) {
   return Gsi(kPciIntxFirstGsi +
-             static_cast<uint32_t>((slot + pin - 1) % static_cast<int>(kPciIntxGsiCount)));
+             static_cast<uint32_t>((slot + pin - 1) %
+                                   static_cast<int>(kPciIntxGsiCount)));
 }
 // MSI routes use GSIs from here up (0-23 are the IOAPIC inputs).
 inline constexpr uint32_t kFirstMsiGsi = 24;
@@ -122,9 +126,10 @@ inline constexpr uint64_t kMsiAddressBase = 0xfee00000;
 inline constexpr uint64_t kMsiAddressSize = 0x100000;
 
 // I/O ports.
-inline constexpr uint16_t kI8042DataPort = 0x60;     // keyboard controller data
-inline constexpr uint16_t kI8042CommandPort = 0x64;  // 0xFE written here = CPU reset
-inline constexpr uint16_t kRtcPort = 0x70;             // MC146818 index, 0x71 data
+inline constexpr uint16_t kI8042DataPort = 0x60;  // keyboard controller data
+inline constexpr uint16_t kI8042CommandPort =
+    0x64;                                   // 0xFE written here = CPU reset
+inline constexpr uint16_t kRtcPort = 0x70;  // MC146818 index, 0x71 data
 inline constexpr uint16_t kCom1Port = 0x3f8;
 inline constexpr Gsi kCom1Gsi{4};
 // devpass power-off port: a byte written here powers the guest off (see

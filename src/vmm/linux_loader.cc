@@ -1,9 +1,9 @@
 #include "vmm/linux_loader.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace devpass::vmm {
 
@@ -27,8 +27,8 @@ std::vector<E820Entry> BuildE820(const std::vector<RamRegion>& ram) {
   // so that Linux may assign BARs there.
   out.push_back({layout::kIoApic.value, kPageSize, kE820Reserved});
   out.push_back({layout::kLocalApic.value, kPageSize, kE820Reserved});
-  out.push_back({layout::kKvmIdentityMap.value, layout::kKvmPrivateBytes,
-                 kE820Reserved});
+  out.push_back(
+      {layout::kKvmIdentityMap.value, layout::kKvmPrivateBytes, kE820Reserved});
   for (size_t i = 1; i < ram.size(); ++i) {
     out.push_back({ram[i].start.value, ram[i].size, kE820Ram});
   }
@@ -39,19 +39,18 @@ Result<InitrdPlacement> PlaceInitrd(const BzImage& img, Gpa low_ram_end,
                                     uint64_t size) {
   if (size == 0) return InitrdPlacement{};
   // initrd_addr_max is the highest address the initrd's last byte may have.
-  uint64_t top = std::min<uint64_t>(static_cast<uint64_t>(img.initrd_addr_max) + 1,
-                                    low_ram_end.value);
-  const uint64_t floor =
-      std::max(layout::kKernelLoad.value + img.init_size,
-               img.pref_address + img.init_size);
+  uint64_t top = std::min<uint64_t>(
+      static_cast<uint64_t>(img.initrd_addr_max) + 1, low_ram_end.value);
+  const uint64_t floor = std::max(layout::kKernelLoad.value + img.init_size,
+                                  img.pref_address + img.init_size);
   if (size > top || ((top - size) & ~(kPageSize - 1)) < floor) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("the initrd ({} MiB) does not fit between the "
-                                 "kernel (which needs up to {} MiB while it "
-                                 "decompresses) and the top of guest RAM below "
-                                 "4 GiB ({} MiB); give a larger --mem",
-                                 (size + kMiB - 1) / kMiB, floor / kMiB,
-                                 top / kMiB));
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        fmt::format("the initrd ({} MiB) does not fit between the "
+                    "kernel (which needs up to {} MiB while it "
+                    "decompresses) and the top of guest RAM below "
+                    "4 GiB ({} MiB); give a larger --mem",
+                    (size + kMiB - 1) / kMiB, floor / kMiB, top / kMiB));
   }
   return InitrdPlacement{Gpa((top - size) & ~(kPageSize - 1)), size};
 }
@@ -63,8 +62,8 @@ boot_params BuildBootParams(const BzImage& img, std::span<const uint8_t> file,
   std::memset(&bp, 0, sizeof(bp));
   // boot.rst: "copy the setup header into boot_params" (0x1f1 up to the end
   // the jump instruction at 0x200 implies), then fill the loader's fields.
-  const size_t hdr_len = std::min(img.header_end - bzimage::kSetupSects,
-                                  sizeof(bp.hdr));
+  const size_t hdr_len =
+      std::min(img.header_end - bzimage::kSetupSects, sizeof(bp.hdr));
   std::memcpy(reinterpret_cast<uint8_t*>(&bp) + bzimage::kSetupSects,
               file.data() + bzimage::kSetupSects, hdr_len);
   bp.hdr.type_of_loader = 0xff;  // "undefined" boot loader
@@ -82,7 +81,8 @@ boot_params BuildBootParams(const BzImage& img, std::span<const uint8_t> file,
   return bp;
 }
 
-Result<LinuxEntry> LoadLinux(const GuestMemory& mem, std::span<const uint8_t> file,
+Result<LinuxEntry> LoadLinux(const GuestMemory& mem,
+                             std::span<const uint8_t> file,
                              std::string_view kernel_path,
                              std::span<const uint8_t> initrd,
                              std::string_view cmdline) {
@@ -100,8 +100,8 @@ Result<LinuxEntry> LoadLinux(const GuestMemory& mem, std::span<const uint8_t> fi
                                  "decompress; give a larger --mem",
                                  img.init_size / kMiB + 1));
   }
-  DP_RETURN_IF_ERROR(mem.Write(layout::kKernelLoad,
-                               file.subspan(img.kernel_offset, img.kernel_size)));
+  DP_RETURN_IF_ERROR(mem.Write(
+      layout::kKernelLoad, file.subspan(img.kernel_offset, img.kernel_size)));
   std::vector<uint8_t> cl(cmdline.begin(), cmdline.end());
   cl.push_back(0);
   DP_RETURN_IF_ERROR(mem.Write(layout::kCmdline, cl));
@@ -109,9 +109,9 @@ Result<LinuxEntry> LoadLinux(const GuestMemory& mem, std::span<const uint8_t> fi
                       PlaceInitrd(img, mem.low_end(), initrd.size()));
   if (!initrd.empty()) DP_RETURN_IF_ERROR(mem.Write(placed.addr, initrd));
   boot_params bp = BuildBootParams(img, file, placed, BuildE820(mem.regions()));
-  DP_RETURN_IF_ERROR(mem.Write(
-      layout::kBootParams,
-      std::span(reinterpret_cast<const uint8_t*>(&bp), sizeof(bp))));
+  DP_RETURN_IF_ERROR(
+      mem.Write(layout::kBootParams,
+                std::span(reinterpret_cast<const uint8_t*>(&bp), sizeof(bp))));
   return LinuxEntry{layout::kKernelLoad + layout::kKernel64EntryOffset,
                     layout::kBootParams};
 }

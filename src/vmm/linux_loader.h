@@ -59,7 +59,8 @@ struct LinuxEntry {
 };
 
 // Writes kernel, command line, initrd and boot_params into `mem`.
-Result<LinuxEntry> LoadLinux(const GuestMemory& mem, std::span<const uint8_t> file,
+Result<LinuxEntry> LoadLinux(const GuestMemory& mem,
+                             std::span<const uint8_t> file,
                              std::string_view kernel_path,
                              std::span<const uint8_t> initrd,
                              std::string_view cmdline);

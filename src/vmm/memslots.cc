@@ -1,9 +1,9 @@
 #include "vmm/memslots.h"
 
+#include <fmt/format.h>
+
 #include <map>
 #include <mutex>
-
-#include <fmt/format.h>
 
 namespace devpass::vmm {
 
@@ -51,28 +51,32 @@ MemslotTable::~MemslotTable() {
 Result<MemslotTable::Slot> MemslotTable::Map(Gpa gpa, uint64_t size, void* host,
                                              std::string name) {
   const uint64_t hva = reinterpret_cast<uint64_t>(host);
-  if (size == 0 || gpa.value % kPageSize || size % kPageSize || hva % kPageSize) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("{} at guest-physical {:#x}, {:#x} bytes from host "
-                                 "address {:#x}: KVM maps only whole {}-byte pages "
-                                 "(address, size and host address page aligned)",
-                                 name, gpa.value, size, hva, kPageSize));
+  if (size == 0 || gpa.value % kPageSize || size % kPageSize ||
+      hva % kPageSize) {
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        fmt::format("{} at guest-physical {:#x}, {:#x} bytes from host "
+                    "address {:#x}: KVM maps only whole {}-byte pages "
+                    "(address, size and host address page aligned)",
+                    name, gpa.value, size, hva, kPageSize));
   }
   const uint64_t end = gpa.value + size;
   if (end < gpa.value) {
     return MakeError(ErrorCode::kInvalidArgument,
                      fmt::format("{} at {:#x} with size {:#x} wraps around the "
-                                 "address space", name, gpa.value, size));
+                                 "address space",
+                                 name, gpa.value, size));
   }
   State& s = *state_;
   std::lock_guard lock(s.mu);
   if (auto other = s.OverlapLocked(gpa.value, end)) {
-    return MakeError(ErrorCode::kConflict,
-                     fmt::format("{} at {:#x}-{:#x} overlaps {} at {:#x}-{:#x} "
-                                 "(KVM memory slot {}); give one of them another "
-                                 "address", name, gpa.value, end - 1, other->name,
-                                 other->gpa.value, other->end().value - 1,
-                                 other->slot));
+    return MakeError(
+        ErrorCode::kConflict,
+        fmt::format("{} at {:#x}-{:#x} overlaps {} at {:#x}-{:#x} "
+                    "(KVM memory slot {}); give one of them another "
+                    "address",
+                    name, gpa.value, end - 1, other->name, other->gpa.value,
+                    other->end().value - 1, other->slot));
   }
   uint32_t id = 0;
   for (const auto& [used, info] : s.slots) {  // ordered: the first gap wins
@@ -80,9 +84,11 @@ Result<MemslotTable::Slot> MemslotTable::Map(Gpa gpa, uint64_t size, void* host,
     ++id;
   }
   if (id >= s.slot_count) {
-    return MakeError(ErrorCode::kBusy,
-                     fmt::format("cannot map {}: all {} KVM memory slots are in "
-                                 "use", name, s.slot_count));
+    return MakeError(
+        ErrorCode::kBusy,
+        fmt::format("cannot map {}: all {} KVM memory slots are in "
+                    "use",
+                    name, s.slot_count));
   }
   kvm_userspace_memory_region r{};
   r.slot = id;
@@ -91,8 +97,8 @@ Result<MemslotTable::Slot> MemslotTable::Map(Gpa gpa, uint64_t size, void* host,
   r.userspace_addr = hva;
   if (Status st = s.kvm->SetUserMemoryRegion(s.vm_fd, r); !st) {
     Error e = st.error();
-    e.message = fmt::format("cannot map {} at guest-physical {:#x}-{:#x}: {}", name,
-                            gpa.value, end - 1, e.message);
+    e.message = fmt::format("cannot map {} at guest-physical {:#x}-{:#x}: {}",
+                            name, gpa.value, end - 1, e.message);
     return tl::unexpected<Error>(std::move(e));
   }
   Info info{id, gpa, size, hva, std::move(name)};
@@ -123,10 +129,11 @@ void MemslotTable::Slot::Reset() {
   if (s->DeleteLocked(it->second)) s->slots.erase(it);
 }
 
-std::optional<MemslotTable::Info> MemslotTable::FindOverlap(Gpa gpa,
-                                                            uint64_t size) const {
+std::optional<MemslotTable::Info> MemslotTable::FindOverlap(
+    Gpa gpa, uint64_t size) const {
   if (size == 0) return std::nullopt;
-  const uint64_t end = gpa.value + size < gpa.value ? ~uint64_t{0} : gpa.value + size;
+  const uint64_t end =
+      gpa.value + size < gpa.value ? ~uint64_t{0} : gpa.value + size;
   std::lock_guard lock(state_->mu);
   return state_->OverlapLocked(gpa.value, end);
 }

@@ -51,7 +51,8 @@ inline constexpr uint64_t kMpFloatingOffset =
     layout::kMpFloatingPointer.value - layout::kMpTable.value;
 // I/O interrupt entry flags (§4.3.4, table 4-10): polarity bits 1:0,
 // trigger mode bits 3:2; 0 = conforms to the bus.
-inline constexpr uint16_t kMpPciIntxFlags = 0x3 | (0x3 << 2);  // active low, level
+inline constexpr uint16_t kMpPciIntxFlags =
+    0x3 | (0x3 << 2);                      // active low, level
 inline constexpr int kMpFirstPciSlot = 1;  // slot 0 is the host bridge
 
 // The bytes to copy at `base`: the configuration table at base, zeros, the

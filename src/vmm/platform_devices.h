@@ -43,13 +43,16 @@ inline constexpr uint8_t kI8042ResetCommand = 0xfe;
 
 class I8042Stub : public pci::IoHandler {
  public:
-  explicit I8042Stub(std::function<void()> on_reset) : on_reset_(std::move(on_reset)) {}
-  static constexpr uint64_t kSize = 5;  // 0x60..0x64 (0x61 is KVM's PIT speaker port)
+  explicit I8042Stub(std::function<void()> on_reset)
+      : on_reset_(std::move(on_reset)) {}
+  static constexpr uint64_t kSize =
+      5;  // 0x60..0x64 (0x61 is KVM's PIT speaker port)
   void Read(uint64_t offset, std::span<uint8_t> data) override {
     for (auto& b : data) b = offset == 4 ? 0x01 : 0x00;
   }
   void Write(uint64_t offset, std::span<const uint8_t> data) override {
-    if (offset == 4 && !data.empty() && data[0] == kI8042ResetCommand && on_reset_) {
+    if (offset == 4 && !data.empty() && data[0] == kI8042ResetCommand &&
+        on_reset_) {
       on_reset_();
     }
   }
@@ -126,7 +129,8 @@ class AcpiPmBlock : public pci::IoHandler {
         return false;
       case kControlOffset + 1: {
         const uint16_t high = static_cast<uint16_t>(v << 8);
-        control_ = static_cast<uint16_t>((control_ & 0x00ff) | (high & ~kPm1SlpEn));
+        control_ =
+            static_cast<uint16_t>((control_ & 0x00ff) | (high & ~kPm1SlpEn));
         const int slp_typ = (high & kPm1SlpTypMask) >> kPm1SlpTypShift;
         // Only S5 is advertised (\_S5 alone), so no other state is asked for.
         return (high & kPm1SlpEn) != 0 && slp_typ == s5_sleep_type_;

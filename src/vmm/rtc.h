@@ -19,7 +19,8 @@ namespace devpass::vmm {
 class Rtc : public pci::IoHandler {
  public:
   // `now` returns the host's time; replaceable for tests.
-  explicit Rtc(std::function<std::time_t()> now = [] { return std::time(nullptr); })
+  explicit Rtc(std::function<std::time_t()> now =
+                   [] { return std::time(nullptr); })
       : now_(std::move(now)) {}
   static constexpr uint64_t kSize = 2;
   void Read(uint64_t offset, std::span<uint8_t> data) override;

@@ -41,22 +41,23 @@ namespace devpass::vmm {
 class VmPlatform : public pci::GuestPlatform {
  public:
   // Everything is owned by the Vm and outlives this object.
-  VmPlatform(pci::AddressSpace& pio, pci::AddressSpace& mmio, MemslotTable& memslots,
-             IrqRouter& router, std::vector<RamRegion> ram);
+  VmPlatform(pci::AddressSpace& pio, pci::AddressSpace& mmio,
+             MemslotTable& memslots, IrqRouter& router,
+             std::vector<RamRegion> ram);
   ~VmPlatform() override;
   VmPlatform(const VmPlatform&) = delete;
   VmPlatform& operator=(const VmPlatform&) = delete;
 
-  Result<pci::RegistrationPtr> MapMemory(uint64_t gpa, uint64_t size, void* host,
-                                         std::string name) override;
+  Result<pci::RegistrationPtr> MapMemory(uint64_t gpa, uint64_t size,
+                                         void* host, std::string name) override;
   Result<pci::RegistrationPtr> TrapMmio(uint64_t gpa, uint64_t size,
                                         std::shared_ptr<pci::IoHandler> handler,
                                         std::string name) override;
   Result<pci::RegistrationPtr> TrapPio(uint16_t port, uint16_t size,
                                        std::shared_ptr<pci::IoHandler> handler,
                                        std::string name) override;
-  Result<std::unique_ptr<pci::MsiRoute>> RouteMsi(int eventfd,
-                                                  const pci::MsiMessage& message) override;
+  Result<std::unique_ptr<pci::MsiRoute>> RouteMsi(
+      int eventfd, const pci::MsiMessage& message) override;
   Result<pci::RegistrationPtr> RouteIntx(int trigger_fd, int resample_fd,
                                          uint32_t gsi) override;
 

@@ -16,8 +16,10 @@ std::array<uint64_t, 5> BootGdt() {
   return {
       0,
       0,
-      GdtEntry(0xa09b, 0, 0xfffff),  // code: P, DPL0, S, exec/read/accessed; G, L
-      GdtEntry(0xc093, 0, 0xfffff),  // data: P, DPL0, S, read/write/accessed; G, DB
+      GdtEntry(0xa09b, 0,
+               0xfffff),  // code: P, DPL0, S, exec/read/accessed; G, L
+      GdtEntry(0xc093, 0,
+               0xfffff),  // data: P, DPL0, S, read/write/accessed; G, DB
       GdtEntry(0x808b, 0, 0xfffff),  // TSS: P, busy 32/64-bit TSS; G
   };
 }
@@ -30,11 +32,12 @@ std::vector<uint8_t> BuildIdentityPageTables() {
   uint64_t* pdpt = &t[512];
   pml4[0] = layout::kPdpt.value | kPresent | kWrite;
   for (int d = 0; d < kDirs; ++d) {
-    pdpt[d] = (layout::kPageDirectories.value + d * kPageSize) | kPresent | kWrite;
+    pdpt[d] =
+        (layout::kPageDirectories.value + d * kPageSize) | kPresent | kWrite;
     uint64_t* pd = &t[512 * (2 + d)];
     for (int i = 0; i < 512; ++i) {
-      pd[i] = (static_cast<uint64_t>(d) * kGiB + i * 2 * kMiB) | kPresent | kWrite |
-              kLarge;
+      pd[i] = (static_cast<uint64_t>(d) * kGiB + i * 2 * kMiB) | kPresent |
+              kWrite | kLarge;
     }
   }
   std::vector<uint8_t> out(t.size() * 8);
@@ -48,8 +51,10 @@ namespace {
 // (what KVM_SET_SREGS loads) agree with the table the guest can read.
 kvm_segment SegmentFromGdt(uint64_t desc, uint16_t selector) {
   kvm_segment s{};
-  s.base = static_cast<uint32_t>(((desc >> 16) & 0xffffff) | ((desc >> 32) & 0xff000000));
-  uint32_t limit = static_cast<uint32_t>((desc & 0xffff) | ((desc >> 32) & 0xf0000));
+  s.base = static_cast<uint32_t>(((desc >> 16) & 0xffffff) |
+                                 ((desc >> 32) & 0xff000000));
+  uint32_t limit =
+      static_cast<uint32_t>((desc & 0xffff) | ((desc >> 32) & 0xf0000));
   s.g = (desc >> 55) & 1;
   s.limit = s.g ? (limit << 12) | 0xfff : limit;
   s.selector = selector;
@@ -100,9 +105,9 @@ kvm_fpu BootFpu() {
 
 std::vector<Msr> BootMsrs() {
   return {
-      {0x174, 0},  // IA32_SYSENTER_CS
-      {0x175, 0},  // IA32_SYSENTER_ESP
-      {0x176, 0},  // IA32_SYSENTER_EIP
+      {0x174, 0},       // IA32_SYSENTER_CS
+      {0x175, 0},       // IA32_SYSENTER_ESP
+      {0x176, 0},       // IA32_SYSENTER_EIP
       {0xc0000081, 0},  // STAR
       {0xc0000082, 0},  // LSTAR
       {0xc0000084, 0},  // SFMASK

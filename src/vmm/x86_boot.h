@@ -60,7 +60,7 @@ void SetLintVirtualWire(kvm_lapic_state& lapic);
 //  - 0x40000000: "KVMKVMKVM" signature, so the guest uses kvmclock
 //  - leaf 6 (thermal/power) cleared: no such MSRs are emulated
 //  - 0x8000001F (AMD SME/SEV) cleared: not an encrypted guest
-std::vector<kvm_cpuid_entry2> FilterCpuid(std::vector<kvm_cpuid_entry2> supported,
-                                          int index, int count);
+std::vector<kvm_cpuid_entry2> FilterCpuid(
+    std::vector<kvm_cpuid_entry2> supported, int index, int count);
 
 }  // namespace devpass::vmm

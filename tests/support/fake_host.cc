@@ -1,12 +1,11 @@
 #include "fake_host.h"
 
+#include <fmt/format.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 namespace devpass::testing {
 namespace fs = std::filesystem;
@@ -14,7 +13,8 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path MakeTempDir() {
-  std::string tmpl = (fs::temp_directory_path() / "devpass-fake-XXXXXX").string();
+  std::string tmpl =
+      (fs::temp_directory_path() / "devpass-fake-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
   return tmpl;
 }
@@ -37,10 +37,11 @@ void LinkRel(const fs::path& link, const fs::path& target) {
 }  // namespace
 
 FakeHost::FakeHost() : dir_(MakeTempDir()), root_(dir_) {
-  for (const char* d : {"sys/bus/pci/devices", "sys/bus/pci/drivers",
-                        "sys/kernel/iommu_groups", "sys/devices/pci0000:00",
-                        "sys/module", "sys/class/net", "sys/class/block",
-                        "sys/dev/block", "dev", "proc", "etc", "run", "var/lib"}) {
+  for (const char* d :
+       {"sys/bus/pci/devices", "sys/bus/pci/drivers", "sys/kernel/iommu_groups",
+        "sys/devices/pci0000:00", "sys/module", "sys/class/net",
+        "sys/class/block", "sys/dev/block", "dev", "proc", "etc", "run",
+        "var/lib"}) {
     fs::create_directories(dir_ / d);
   }
   Put(dir_ / "sys/bus/pci/drivers_probe", "");
@@ -51,7 +52,8 @@ FakeHost::FakeHost() : dir_(MakeTempDir()), root_(dir_) {
   Put(dir_ / "proc/self/mountinfo", "");
   Put(dir_ / "proc/swaps", "Filename\tType\tSize\tUsed\tPriority\n");
   Put(dir_ / "proc/net/route",
-      "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n");
+      "Iface\tDestination\tGateway "
+      "\tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n");
   Put(dir_ / "proc/modules", "");
 }
 
@@ -89,9 +91,10 @@ fs::path FakeHost::DeviceDir(const std::string& bdf) const {
 }
 
 void FakeHost::AddDevice(const FakeDevice& d) {
-  fs::path parent_dir = d.parent.empty()
-                            ? dir_ / fmt::format("sys/devices/pci{}", d.bdf.substr(0, 7))
-                            : DeviceDir(d.parent);
+  fs::path parent_dir =
+      d.parent.empty()
+          ? dir_ / fmt::format("sys/devices/pci{}", d.bdf.substr(0, 7))
+          : DeviceDir(d.parent);
   fs::path dev = parent_dir / d.bdf;
   fs::create_directories(dev);
   LinkRel(dir_ / "sys/bus/pci/devices" / d.bdf, dev);
@@ -125,7 +128,8 @@ void FakeHost::AddDevice(const FakeDevice& d) {
   std::string res;
   for (size_t i = 0; i < 13; ++i) {
     FakeResource r = i < d.resources.size() ? d.resources[i] : FakeResource{};
-    res += fmt::format("0x{:016x} 0x{:016x} 0x{:016x}\n", r.start, r.end, r.flags);
+    res +=
+        fmt::format("0x{:016x} 0x{:016x} 0x{:016x}\n", r.start, r.end, r.flags);
   }
   Put(dev / "resource", res);
 
@@ -158,7 +162,8 @@ void FakeHost::AddDevice(const FakeDevice& d) {
   Put(dev / "config", cfg);
 
   if (d.iommu_group >= 0) {
-    fs::path g = dir_ / "sys/kernel/iommu_groups" / std::to_string(d.iommu_group);
+    fs::path g =
+        dir_ / "sys/kernel/iommu_groups" / std::to_string(d.iommu_group);
     fs::create_directories(g / "devices");
     if (!fs::exists(g / "reserved_regions")) {
       Put(g / "reserved_regions",
@@ -207,8 +212,9 @@ void FakeHost::SetCmdline(std::string_view cmdline) {
 
 void FakeHost::SetCpuFlags(std::string_view flags) {
   Put(dir_ / "proc/cpuinfo",
-      fmt::format("processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: {}\n\n",
-                  flags));
+      fmt::format(
+          "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: {}\n\n",
+          flags));
 }
 
 void FakeHost::AddModule(std::string_view name) {
@@ -225,8 +231,8 @@ CapChain& CapChain::Add(uint8_t offset, uint8_t id, std::vector<uint8_t> body) {
 
 CapChain& CapChain::AddExtended(uint16_t offset, uint16_t id, uint8_t version,
                                 std::vector<uint8_t> body) {
-  std::vector<uint8_t> bytes = Le32(static_cast<uint32_t>(id) |
-                                    (static_cast<uint32_t>(version & 0xf) << 16));
+  std::vector<uint8_t> bytes = Le32(
+      static_cast<uint32_t>(id) | (static_cast<uint32_t>(version & 0xf) << 16));
   bytes.insert(bytes.end(), body.begin(), body.end());
   if (!ext_.empty()) {
     auto& prev = ext_.back().second;
@@ -245,9 +251,11 @@ void CapChain::ApplyTo(FakeDevice* dev) const {
     // Status register (0x06) bit 4: capabilities list present.
     dev->config_patches.push_back({0x06, {0x10, 0x00}});
     dev->config_patches.push_back({0x34, {std_.front().first}});
-    for (const auto& [off, bytes] : std_) dev->config_patches.push_back({off, bytes});
+    for (const auto& [off, bytes] : std_)
+      dev->config_patches.push_back({off, bytes});
   }
-  for (const auto& [off, bytes] : ext_) dev->config_patches.push_back({off, bytes});
+  for (const auto& [off, bytes] : ext_)
+    dev->config_patches.push_back({off, bytes});
 }
 
 std::vector<uint8_t> Le16(uint16_t v) {

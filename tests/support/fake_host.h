@@ -36,22 +36,22 @@ inline constexpr uint64_t kResourcePrefetch = 0x2000;
 inline constexpr uint64_t kResourceMem64 = 0x100000;
 
 struct FakeDevice {
-  std::string bdf;             // "0000:01:00.0"
+  std::string bdf;  // "0000:01:00.0"
   uint16_t vendor = 0x8086;
   uint16_t device = 0x100e;
   uint32_t class_code = 0x020000;  // base/sub/prog-if
   uint8_t revision = 0;
   uint16_t subsystem_vendor = 0;
   uint16_t subsystem_device = 0;
-  uint8_t header_type = 0;     // 1 = PCI-to-PCI bridge (bit 7 multifunction)
-  std::string driver;          // "" = not bound
-  int iommu_group = -1;        // -1 = no IOMMU (no iommu_group link)
-  std::string parent;          // bridge bdf it sits behind; "" = root bus
+  uint8_t header_type = 0;  // 1 = PCI-to-PCI bridge (bit 7 multifunction)
+  std::string driver;       // "" = not bound
+  int iommu_group = -1;     // -1 = no IOMMU (no iommu_group link)
+  std::string parent;       // bridge bdf it sits behind; "" = root bus
   int numa_node = -1;
-  int boot_vga = -1;           // -1 = no boot_vga file, else 0/1
-  std::string reset_method;    // "" = no reset_method file
-  int sriov_totalvfs = -1;     // -1 = not an SR-IOV PF
-  std::string physfn;          // bdf of the PF when this is a VF
+  int boot_vga = -1;                    // -1 = no boot_vga file, else 0/1
+  std::string reset_method;             // "" = no reset_method file
+  int sriov_totalvfs = -1;              // -1 = not an SR-IOV PF
+  std::string physfn;                   // bdf of the PF when this is a VF
   std::vector<FakeResource> resources;  // up to 7 BARs + ROM; rest zero
   // Extra config bytes (capabilities) laid over the synthesized header;
   // offsets are absolute. Size grows to 4096 if any byte is past 255.
@@ -67,7 +67,9 @@ class FakeHost {
 
   const Root& root() const { return root_; }
   const std::filesystem::path& dir() const { return dir_; }
-  std::filesystem::path Path(std::string_view rel) const { return root_.Path(rel); }
+  std::filesystem::path Path(std::string_view rel) const {
+    return root_.Path(rel);
+  }
 
   // A driver directory with bind/unbind/new_id/remove_id and a module link.
   // `ids` is its ID table (vendor, device); 0xffff matches any device id.
@@ -90,9 +92,9 @@ class FakeHost {
   void MakeDir(std::string_view rel);
 
   // Standard host files with sensible defaults for a host ready for VFIO.
-  void SetCmdline(std::string_view cmdline);        // proc/cmdline
-  void SetCpuFlags(std::string_view flags);         // proc/cpuinfo
-  void AddModule(std::string_view name);            // sys/module/<name>
+  void SetCmdline(std::string_view cmdline);  // proc/cmdline
+  void SetCpuFlags(std::string_view flags);   // proc/cpuinfo
+  void AddModule(std::string_view name);      // sys/module/<name>
 
  private:
   std::filesystem::path dir_;

@@ -29,7 +29,8 @@ using Clock = std::chrono::steady_clock;
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: stopwatch --marker TEXT --label WAY [--metric NAME] -- COMMAND [ARGS...]\n");
+               "usage: stopwatch --marker TEXT --label WAY [--metric NAME] -- "
+               "COMMAND [ARGS...]\n");
   return 2;
 }
 
@@ -72,7 +73,8 @@ int main(int argc, char** argv) {
     ::dup2(fds[1], STDOUT_FILENO);
     ::dup2(fds[1], STDERR_FILENO);
     ::execvp(argv[i], argv + i);
-    std::fprintf(stderr, "stopwatch: cannot run %s: %s\n", argv[i], std::strerror(errno));
+    std::fprintf(stderr, "stopwatch: cannot run %s: %s\n", argv[i],
+                 std::strerror(errno));
     _exit(127);
   }
   ::close(fds[1]);
@@ -106,7 +108,8 @@ int main(int argc, char** argv) {
   }
   int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (!seconds) {
-    std::printf("stopwatch: \"%s\" never appeared (exit %d)\n", marker.c_str(), rc);
+    std::printf("stopwatch: \"%s\" never appeared (exit %d)\n", marker.c_str(),
+                rc);
     return rc ? rc : 1;
   }
   std::printf("BENCH %s %s %.3f\n", metric.c_str(), label.c_str(), *seconds);

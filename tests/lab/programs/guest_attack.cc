@@ -44,19 +44,24 @@ enum Verdict { kBlocked = 0, kLanded = 1, kUsage = 2, kInconclusive = 3 };
 
 // Of two verdicts, the one to exit with: LANDED first.
 Verdict Worse(Verdict a, Verdict b) {
-  auto rank = [](Verdict v) { return v == kLanded ? 3 : v == kUsage ? 2 : v == kInconclusive; };
+  auto rank = [](Verdict v) {
+    return v == kLanded ? 3 : v == kUsage ? 2 : v == kInconclusive;
+  };
   return rank(a) >= rank(b) ? a : b;
 }
 
 // One "verdict" line per attack; the exit status is the worst of them.
 Verdict Report(Verdict v, const char* what) {
-  static const char* const kNames[] = {"BLOCKED", "LANDED", "ERROR", "INCONCLUSIVE"};
+  static const char* const kNames[] = {"BLOCKED", "LANDED", "ERROR",
+                                       "INCONCLUSIVE"};
   std::printf("verdict %s: %s\n", kNames[v], what);
   std::fflush(stdout);
   return v;
 }
 
-void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+void SleepMs(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 
 // A page-locked page of ours with its physical address and a known pattern.
 struct RamPage {
@@ -85,7 +90,9 @@ struct BarReg {
   uint32_t lo = 0, hi = 0;
   bool is64 = false, io = false;
   uint64_t size = 0;
-  uint64_t addr() const { return (static_cast<uint64_t>(hi) << 32) | (lo & ~0xfULL); }
+  uint64_t addr() const {
+    return (static_cast<uint64_t>(hi) << 32) | (lo & ~0xfULL);
+  }
 };
 
 BarReg ReadBar0(const SysfsConfig& cfg) {
@@ -117,21 +124,27 @@ std::string Hex64(uint64_t v) {
 // take writes. kBlocked or kLanded (kUsage if it cannot try).
 Verdict BarOntoRam(const std::string& bdf) {
   SysfsConfig cfg(bdf);
-  if (!cfg.ok()) return Report(kUsage, ("cannot open config space of " + bdf).c_str());
+  if (!cfg.ok())
+    return Report(kUsage, ("cannot open config space of " + bdf).c_str());
   BarReg bar = ReadBar0(cfg);
-  if (bar.io || bar.addr() == 0) return Report(kUsage, "BAR0 is not an assigned memory BAR");
+  if (bar.io || bar.addr() == 0)
+    return Report(kUsage, "BAR0 is not an assigned memory BAR");
   uint16_t cmd = cfg.Read<uint16_t>(0x04);
   RamPage page(0xBA5EBA11);
-  if (!page.ok()) return Report(kUsage, "no page-locked page with a physical address (root?)");
+  if (!page.ok())
+    return Report(kUsage,
+                  "no page-locked page with a physical address (root?)");
   if (!bar.is64 && page.pa() >= (1ULL << 32)) {
     return Report(kUsage, "BAR0 is 32-bit and our page is above 4 GiB");
   }
-  std::printf("info %s BAR0 %s%s, command 0x%04x; our RAM page at physical %s\n", bdf.c_str(),
-              Hex64(bar.addr()).c_str(), bar.is64 ? " (64-bit)" : "", cmd,
-              Hex64(page.pa()).c_str());
-  // The BAR's size aligns it down: the window covers our page whatever its size.
-  std::printf("tried: BAR0 of %s := %s (our RAM page), memory decode on\n", bdf.c_str(),
-              Hex64(page.pa()).c_str());
+  std::printf(
+      "info %s BAR0 %s%s, command 0x%04x; our RAM page at physical %s\n",
+      bdf.c_str(), Hex64(bar.addr()).c_str(), bar.is64 ? " (64-bit)" : "", cmd,
+      Hex64(page.pa()).c_str());
+  // The BAR's size aligns it down: the window covers our page whatever its
+  // size.
+  std::printf("tried: BAR0 of %s := %s (our RAM page), memory decode on\n",
+              bdf.c_str(), Hex64(page.pa()).c_str());
   cfg.Write<uint16_t>(0x04, cmd | kCmdMemory);
   WriteBar0(cfg, bar, page.pa());
   BarReg moved = ReadBar0(cfg);
@@ -143,17 +156,21 @@ Verdict BarOntoRam(const std::string& bdf) {
   page.va()[8] = page.want[8];
   std::printf("observed: BAR0 reads back %s; page %s; a write to it %s\n",
               Hex64(moved.addr()).c_str(),
-              changed < 0 ? "unchanged" : ("CHANGED at offset " + std::to_string(changed)).c_str(),
+              changed < 0
+                  ? "unchanged"
+                  : ("CHANGED at offset " + std::to_string(changed)).c_str(),
               wrote ? "reads back" : "DID NOT read back");
   RestoreBar0(cfg, bar);
   cfg.Write<uint16_t>(0x04, cmd);
   SleepMs(50);
   long after = page.FirstChange();
   std::printf("observed: after restoring BAR0 (%s): page %s\n",
-              Hex64(ReadBar0(cfg).addr()).c_str(), after < 0 ? "unchanged" : "CHANGED");
+              Hex64(ReadBar0(cfg).addr()).c_str(),
+              after < 0 ? "unchanged" : "CHANGED");
   return changed >= 0 || !wrote || after >= 0
              ? Report(kLanded, "the BAR moved over RAM took effect")
-             : Report(kBlocked, "guest RAM kept its contents under the moved BAR");
+             : Report(kBlocked,
+                      "guest RAM kept its contents under the moved BAR");
 }
 
 // BAR0 of BDF onto the BAR0 window of OTHER (both edus): OTHER must still
@@ -162,8 +179,9 @@ Verdict BarOntoRam(const std::string& bdf) {
 Verdict BarOntoBar(const std::string& bdf, const std::string& other) {
   SysfsConfig cfg(bdf), ocfg(other);
   BarReg bar = ReadBar0(cfg), obar = ReadBar0(ocfg);
-  if (!cfg.ok() || !ocfg.ok() || DeviceId(bdf) != 0x123411e8 || DeviceId(other) != 0x123411e8 ||
-      bar.io || obar.io || !bar.addr() || !obar.addr()) {
+  if (!cfg.ok() || !ocfg.ok() || DeviceId(bdf) != 0x123411e8 ||
+      DeviceId(other) != 0x123411e8 || bar.io || obar.io || !bar.addr() ||
+      !obar.addr()) {
     return Report(kUsage, "both devices must be edus with an assigned BAR0");
   }
   ResourceMap mine(bdf, 0), theirs(other, 0);
@@ -176,8 +194,9 @@ Verdict BarOntoBar(const std::string& bdf, const std::string& other) {
   const uint32_t kMine = 0x11110000, kTheirs = 0x22220000;
   mine.Write32(0x04, kMine);
   theirs.Write32(0x04, kTheirs);
-  std::printf("info %s answers ident 0x%08x liveness 0x%08x at %s before\n", other.c_str(),
-              theirs.Read32(0), theirs.Read32(0x04), Hex64(obar.addr()).c_str());
+  std::printf("info %s answers ident 0x%08x liveness 0x%08x at %s before\n",
+              other.c_str(), theirs.Read32(0), theirs.Read32(0x04),
+              Hex64(obar.addr()).c_str());
   std::printf("tried: BAR0 of %s := %s (%s's BAR0 window)\n", bdf.c_str(),
               Hex64(obar.addr()).c_str(), other.c_str());
   WriteBar0(cfg, bar, obar.addr());
@@ -186,42 +205,49 @@ Verdict BarOntoBar(const std::string& bdf, const std::string& other) {
   const char* who = live == ~kTheirs ? "still itself"
                     : live == ~kMine ? "HIJACKED: the moved device answers"
                                      : "SILENT or garbled";
-  std::printf("observed: %s's window reads ident 0x%08x liveness 0x%08x: %s\n", other.c_str(),
-              ident, live, who);
+  std::printf("observed: %s's window reads ident 0x%08x liveness 0x%08x: %s\n",
+              other.c_str(), ident, live, who);
   RestoreBar0(cfg, bar);
   SleepMs(50);
-  std::printf("observed: after restoring, %s liveness 0x%08x, %s liveness 0x%08x\n",
-              other.c_str(), theirs.Read32(0x04), bdf.c_str(), mine.Read32(0x04));
+  std::printf(
+      "observed: after restoring, %s liveness 0x%08x, %s liveness 0x%08x\n",
+      other.c_str(), theirs.Read32(0x04), bdf.c_str(), mine.Read32(0x04));
   cfg.Write<uint16_t>(0x04, cmd);
   ocfg.Write<uint16_t>(0x04, ocmd);
   return live == ~kTheirs && ident == 0x010000ed
              ? Report(kBlocked, "the other device kept its window")
-             : Report(kLanded, "the moved BAR took over the other device's window");
+             : Report(kLanded,
+                      "the moved BAR took over the other device's window");
 }
 
 // e1000e (QEMU hw/net/e1000e_core.c, Intel 82574 datasheet 10.2.4): IVAR
 // maps a cause to an MSI-X vector (4 bits per cause: vector, bit 3 valid;
 // RxQ0 in bits 3:0, "other" in 19:16); a cause set in ICS and enabled in IMS
 // then signals that vector.
-constexpr size_t kIcr = 0xC0, kIcs = 0xC8, kIms = 0xD0, kImc = 0xD8, kIvar = 0xE4;
+constexpr size_t kIcr = 0xC0, kIcs = 0xC8, kIms = 0xD0, kImc = 0xD8,
+                 kIvar = 0xE4;
 constexpr uint32_t kIcrRxq0 = 0x00100000;
 
 Verdict MsixRedirect(const std::string& bdf) {
   SysfsConfig cfg(bdf);
-  if (!cfg.ok()) return Report(kUsage, ("cannot open config space of " + bdf).c_str());
+  if (!cfg.ok())
+    return Report(kUsage, ("cannot open config space of " + bdf).c_str());
   unsigned cap = cfg.FindCap(0x11);
   if (!cap) return Report(kUsage, "no MSI-X capability");
   uint16_t ctrl = cfg.Read<uint16_t>(cap + 2);
   uint32_t table = cfg.Read<uint32_t>(cap + 4);
   int bir = static_cast<int>(table & 7);
   size_t toff = table & ~7u;
-  std::printf("info %s MSI-X cap at 0x%x: %u vectors, table BAR%d+0x%zx, control 0x%04x\n",
-              bdf.c_str(), cap, (ctrl & 0x7ff) + 1, bir, toff, ctrl);
+  std::printf(
+      "info %s MSI-X cap at 0x%x: %u vectors, table BAR%d+0x%zx, control "
+      "0x%04x\n",
+      bdf.c_str(), cap, (ctrl & 0x7ff) + 1, bir, toff, ctrl);
 
   std::string driver = LinkName(DevPath(bdf) + "/driver");
   if (!driver.empty()) {
     WriteText(DevPath(bdf) + "/driver/unbind", bdf);
-    std::printf("info unbound %s from %s (it holds the BARs)\n", bdf.c_str(), driver.c_str());
+    std::printf("info unbound %s from %s (it holds the BARs)\n", bdf.c_str(),
+                driver.c_str());
   }
   auto rebind = [&] {
     if (!driver.empty()) {
@@ -237,24 +263,30 @@ Verdict MsixRedirect(const std::string& bdf) {
   if (!tbar.ok() || !page.ok() || toff + 16 > tbar.size()) {
     cfg.Write<uint16_t>(0x04, cmd);
     rebind();
-    return Report(kUsage, tbar.ok() ? "no page-locked page (root?)" : tbar.error().c_str());
+    return Report(kUsage, tbar.ok() ? "no page-locked page (root?)"
+                                    : tbar.error().c_str());
   }
   // The message goes 0x100 into our page: a dword write the device makes.
   uint64_t target = page.pa() + 0x100;
   const uint32_t kMagic = 0xA77AC0DE;
   uint32_t saved[4];
   for (int i = 0; i < 4; ++i) saved[i] = tbar.Read32(toff + 4 * i);
-  std::printf("tried: MSI-X entry 0 := address %s data 0x%08x, unmasked (was %08x %08x %08x "
-              "%08x); MSI-X enabled, bus master on\n", Hex64(target).c_str(), kMagic, saved[0],
-              saved[1], saved[2], saved[3]);
+  std::printf(
+      "tried: MSI-X entry 0 := address %s data 0x%08x, unmasked (was %08x %08x "
+      "%08x "
+      "%08x); MSI-X enabled, bus master on\n",
+      Hex64(target).c_str(), kMagic, saved[0], saved[1], saved[2], saved[3]);
   tbar.Write32(toff + 12, 1);  // mask while programming
   tbar.Write32(toff + 0, static_cast<uint32_t>(target));
   tbar.Write32(toff + 4, static_cast<uint32_t>(target >> 32));
   tbar.Write32(toff + 8, kMagic);
-  cfg.Write<uint16_t>(cap + 2, static_cast<uint16_t>((ctrl | 0x8000) & ~0x4000));  // enable, unmask function
+  cfg.Write<uint16_t>(
+      cap + 2, static_cast<uint16_t>((ctrl | 0x8000) &
+                                     ~0x4000));  // enable, unmask function
   tbar.Write32(toff + 12, 0);
-  std::printf("observed: entry 0 reads back %08x %08x %08x %08x\n", tbar.Read32(toff),
-              tbar.Read32(toff + 4), tbar.Read32(toff + 8), tbar.Read32(toff + 12));
+  std::printf("observed: entry 0 reads back %08x %08x %08x %08x\n",
+              tbar.Read32(toff), tbar.Read32(toff + 4), tbar.Read32(toff + 8),
+              tbar.Read32(toff + 12));
 
   Verdict verdict = kInconclusive;
   bool triggered = false;
@@ -264,25 +296,33 @@ Verdict MsixRedirect(const std::string& bdf) {
     regs = std::make_unique<ResourceMap>(bdf, 0);
     if (regs->ok()) {
       old_ivar = regs->Read32(kIvar);
-      (void)regs->Read32(kIcr);                    // clear pending causes
-      regs->Write32(kIvar, 0x8 | (0x8 << 16));     // RxQ0 and "other" -> vector 0, valid
+      (void)regs->Read32(kIcr);  // clear pending causes
+      regs->Write32(kIvar,
+                    0x8 | (0x8 << 16));  // RxQ0 and "other" -> vector 0, valid
       regs->Write32(kIms, kIcrRxq0);
       regs->Write32(kIcs, kIcrRxq0);
       triggered = true;
-      std::printf("tried: e1000e IVAR := 0x00080008, IMS := RxQ0, ICS := RxQ0 (raise vector 0)\n");
+      std::printf(
+          "tried: e1000e IVAR := 0x00080008, IMS := RxQ0, ICS := RxQ0 (raise "
+          "vector 0)\n");
     } else {
-      std::printf("info e1000e registers not mappable: %s\n", regs->error().c_str());
+      std::printf("info e1000e registers not mappable: %s\n",
+                  regs->error().c_str());
     }
   } else {
-    std::printf("info no way to make %04x:%04x raise a vector: only the table was programmed\n",
-                DeviceId(bdf) >> 16, DeviceId(bdf) & 0xffff);
+    std::printf(
+        "info no way to make %04x:%04x raise a vector: only the table was "
+        "programmed\n",
+        DeviceId(bdf) >> 16, DeviceId(bdf) & 0xffff);
   }
   SleepMs(300);
   long changed = page.FirstChange();
   uint32_t at = *reinterpret_cast<volatile uint32_t*>(page.va() + 0x100);
   if (changed >= 0) {
-    std::printf("observed: our page CHANGED at offset 0x%lx; dword at 0x100 = 0x%08x%s\n",
-                changed, at, at == kMagic ? " (the MSI data)" : "");
+    std::printf(
+        "observed: our page CHANGED at offset 0x%lx; dword at 0x100 = "
+        "0x%08x%s\n",
+        changed, at, at == kMagic ? " (the MSI data)" : "");
     verdict = kLanded;
   } else {
     std::printf("observed: our page unchanged (dword at 0x100 = 0x%08x)\n", at);
@@ -301,9 +341,11 @@ Verdict MsixRedirect(const std::string& bdf) {
   cfg.Write<uint16_t>(0x04, cmd);
   regs.reset();
   rebind();
-  return Report(verdict, verdict == kBlocked ? "the MSI-X message did not reach guest RAM"
-                         : verdict == kLanded ? "the device wrote its MSI-X message into RAM"
-                                              : "the device was not made to send the message");
+  return Report(verdict, verdict == kBlocked
+                             ? "the MSI-X message did not reach guest RAM"
+                         : verdict == kLanded
+                             ? "the device wrote its MSI-X message into RAM"
+                             : "the device was not made to send the message");
 }
 
 }  // namespace
@@ -321,7 +363,8 @@ int main(int argc, char** argv) {
                "usage: guest_attack bar-onto-ram BDF [OTHER_EDU_BDF]\n"
                "       guest_attack bar-onto-bar EDU_BDF OTHER_EDU_BDF\n"
                "       guest_attack msix-redirect BDF\n"
-               "exit: 0 blocked, 1 landed, 2 error, 3 inconclusive (several attacks: the "
+               "exit: 0 blocked, 1 landed, 2 error, 3 inconclusive (several "
+               "attacks: the "
                "worst)\n");
   return kUsage;
 }

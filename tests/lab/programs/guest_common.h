@@ -33,8 +33,8 @@ namespace guest {
 inline int g_checks = 0;
 inline int g_failures = 0;
 
-[[gnu::format(printf, 3, 4)]] inline void Report(bool ok, const char* name, const char* fmt,
-                                                 ...) {
+[[gnu::format(printf, 3, 4)]] inline void Report(bool ok, const char* name,
+                                                 const char* fmt, ...) {
   ++g_checks;
   if (!ok) ++g_failures;
   char detail[1024];
@@ -93,7 +93,9 @@ inline std::string LinkName(const std::string& path) {
   return Basename(std::string(buf, static_cast<size_t>(n)));
 }
 
-inline bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+inline bool Exists(const std::string& path) {
+  return ::access(path.c_str(), F_OK) == 0;
+}
 
 inline std::optional<uint64_t> ParseU64(const char* s) {
   if (!s || !*s) return std::nullopt;
@@ -154,7 +156,8 @@ class SysfsConfig {
   template <typename T>
   T Read(unsigned off) const {
     T v{};
-    if (::pread(fd_, &v, sizeof(v), off) != static_cast<ssize_t>(sizeof(v))) v = T(~T{});
+    if (::pread(fd_, &v, sizeof(v), off) != static_cast<ssize_t>(sizeof(v)))
+      v = T(~T{});
     return v;
   }
   template <typename T>
@@ -186,7 +189,8 @@ inline off_t ResourceSize(const std::string& bdf, int bar) {
   if (!f) return 0;
   unsigned long long start = 0, end = 0, flags = 0;
   for (int i = 0; i <= bar; ++i) {
-    if (std::fscanf(f, "%llx %llx %llx", &start, &end, &flags) != 3) start = end = 0;
+    if (std::fscanf(f, "%llx %llx %llx", &start, &end, &flags) != 3)
+      start = end = 0;
   }
   std::fclose(f);
   return end > start ? static_cast<off_t>(end - start + 1) : 0;
@@ -205,8 +209,8 @@ class ResourceMap {
     }
     off_t size = ResourceSize(bdf, bar);
     errno = EINVAL;  // an unassigned BAR: size 0
-    void* p = size > 0 ? ::mmap(nullptr, static_cast<size_t>(size), PROT_READ | PROT_WRITE,
-                                MAP_SHARED, fd, 0)
+    void* p = size > 0 ? ::mmap(nullptr, static_cast<size_t>(size),
+                                PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
                        : MAP_FAILED;
     if (p == MAP_FAILED) {
       error_ = "mmap " + path + ": " + std::strerror(errno);
@@ -224,7 +228,9 @@ class ResourceMap {
   bool ok() const { return base_ != nullptr; }
   const std::string& error() const { return error_; }
   size_t size() const { return size_; }
-  uint32_t Read32(size_t off) const { return *reinterpret_cast<volatile uint32_t*>(base_ + off); }
+  uint32_t Read32(size_t off) const {
+    return *reinterpret_cast<volatile uint32_t*>(base_ + off);
+  }
   void Write32(size_t off, uint32_t v) const {
     *reinterpret_cast<volatile uint32_t*>(base_ + off) = v;
   }
@@ -246,7 +252,8 @@ inline uint64_t PhysAddr(const void* va) {
   if (fd < 0) return 0;
   uint64_t entry = 0;
   auto vpn = reinterpret_cast<uintptr_t>(va) / kPage;
-  ssize_t n = ::pread(fd, &entry, sizeof(entry), static_cast<off_t>(vpn * sizeof(entry)));
+  ssize_t n = ::pread(fd, &entry, sizeof(entry),
+                      static_cast<off_t>(vpn * sizeof(entry)));
   ::close(fd);
   if (n != sizeof(entry) || !(entry & (1ULL << 63))) return 0;
   uint64_t pfn = entry & ((1ULL << 55) - 1);
@@ -276,8 +283,11 @@ class LowPages {
   LowPages(size_t count, uint64_t limit) {
     constexpr size_t kChunk = 2u << 20;
     uint64_t avail = MemAvailable();
-    size_t max_bytes = avail > (128u << 20) ? static_cast<size_t>(avail - (128u << 20)) : kChunk;
-    for (size_t total = 0; pages_.size() < count && total < max_bytes; total += kChunk) {
+    size_t max_bytes = avail > (128u << 20)
+                           ? static_cast<size_t>(avail - (128u << 20))
+                           : kChunk;
+    for (size_t total = 0; pages_.size() < count && total < max_bytes;
+         total += kChunk) {
       void* p = ::mmap(nullptr, kChunk, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
       if (p == MAP_FAILED) break;
@@ -287,7 +297,8 @@ class LowPages {
         break;
       }
       bool used = false;
-      for (size_t off = 0; off < kChunk && pages_.size() < count; off += kPage) {
+      for (size_t off = 0; off < kChunk && pages_.size() < count;
+           off += kPage) {
         auto* va = static_cast<uint8_t*>(p) + off;
         va[0] = 1;  // touch (already populated; keeps it resident)
         uint64_t pa = PhysAddr(va);

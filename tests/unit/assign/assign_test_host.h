@@ -5,14 +5,13 @@
 // time and state, and a boot id, so live, dead, reused and zombie owners
 // can be simulated; and the OwnershipTest fixture.
 
+#include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
-#include <gtest/gtest.h>
 
 #include "assign/ownership.h"
 #include "base/fs.h"
@@ -27,11 +26,12 @@ inline constexpr char kBootId[] = "6a3c6b9e-1c1f-4f5e-9a55-0d2f1e3b7c11";
 
 // proc(5) stat line: comm in parentheses, state, then fields 4..52, with
 // `start_time` as field 22.
-inline void WriteProc(FakeHost& host, int pid, uint64_t start_time, char state = 'S',
-                      const std::string& comm = "devpass") {
+inline void WriteProc(FakeHost& host, int pid, uint64_t start_time,
+                      char state = 'S', const std::string& comm = "devpass") {
   std::string line = fmt::format("{} ({}) {}", pid, comm, state);
   for (int field = 4; field <= 52; ++field) {
-    line += " " + (field == 22 ? std::to_string(start_time) : std::to_string(field));
+    line += " " +
+            (field == 22 ? std::to_string(start_time) : std::to_string(field));
   }
   host.WriteFile(fmt::format("proc/{}/stat", pid), line + "\n");
 }
@@ -83,13 +83,17 @@ class OwnershipTest : public ::testing::Test {
     WriteSelfAndBoot(host_);
   }
 
-  Result<Claim> Acquire(std::vector<std::string> bdfs, const std::string& guest = "web",
+  Result<Claim> Acquire(std::vector<std::string> bdfs,
+                        const std::string& guest = "web",
                         ClaimOptions options = {}) {
     std::vector<PciAddress> addrs;
     for (const auto& b : bdfs) addrs.push_back(*PciAddress::Parse(b));
-    return Claim::Acquire(host_.root(), sim_, TestConfig(), addrs, guest, options);
+    return Claim::Acquire(host_.root(), sim_, TestConfig(), addrs, guest,
+                          options);
   }
-  hiding::Hider MakeHider() { return hiding::Hider(host_.root(), sim_, TestConfig()); }
+  hiding::Hider MakeHider() {
+    return hiding::Hider(host_.root(), sim_, TestConfig());
+  }
   // Hides `bdf` as a `devpass run` of another process would have: managed,
   // with that process's assignment committed with the hide.
   void HideFor(const std::string& bdf, const hiding::Assignment& a) {

@@ -54,8 +54,10 @@ TEST(AssignmentLedgerTest, NewFieldsRoundTrip) {
   ASSERT_TRUE(ledger);
   Assignment a = OwnerRecord("db", 4242, 18446744073709551000ull, true);
   a.adopted = true;
-  ledger->Upsert({.address = *PciAddress::Parse("0000:00:03.0"), .stub = "vfio-pci",
-                  .original_driver = "e1000e", .assignment = a});
+  ledger->Upsert({.address = *PciAddress::Parse("0000:00:03.0"),
+                  .stub = "vfio-pci",
+                  .original_driver = "e1000e",
+                  .assignment = a});
   ASSERT_TRUE(ledger->Save());
   std::string text = *ReadFile(Ledger::PathFor(host.root()));
   EXPECT_NE(text.find("\"version\": 1"), std::string::npos);  // still version 1
@@ -129,7 +131,8 @@ TEST_F(OwnerTest, SameOwnerNeedsPidStartTimeAndBoot) {
   a.start_time += 1;
   EXPECT_FALSE(hiding::SameOwner(a, self));
   EXPECT_EQ(hiding::DescribeOwner(a),
-            fmt::format("guest 'web' (pid {}, since 2026-11-25T04:13:28Z)", SelfPid()));
+            fmt::format("guest 'web' (pid {}, since 2026-11-25T04:13:28Z)",
+                        SelfPid()));
 }
 
 }  // namespace

@@ -20,8 +20,9 @@ TEST_F(OwnershipTest, ManagedDeviceIsHiddenForTheRunAndGivenBack) {
   EXPECT_TRUE(claim->devices()[0].managed);
   EXPECT_FALSE(claim->devices()[0].adopted);
   EXPECT_EQ(claim->devices()[0].original_driver, "e1000e");
-  EXPECT_EQ(claim->devices()[0].message,
-            "0000:00:03.0: hidden for guest 'web': e1000e -> vfio-pci (/dev/vfio/3)");
+  EXPECT_EQ(
+      claim->devices()[0].message,
+      "0000:00:03.0: hidden for guest 'web': e1000e -> vfio-pci (/dev/vfio/3)");
   EXPECT_EQ(DriverOf(host_, kNic), "vfio-pci");
 
   auto ledger = Ledger();
@@ -61,7 +62,8 @@ TEST_F(OwnershipTest, ManagedUnboundDeviceGoesBackToNoDriver) {
   auto released = claim->Release();
   ASSERT_TRUE(released);
   EXPECT_EQ(released->devices[0].message,
-            "0000:00:05.0 given back to the host (no driver, as before it was hidden)");
+            "0000:00:05.0 given back to the host (no driver, as before it was "
+            "hidden)");
   EXPECT_EQ(DriverOf(host_, kEdu), "");
 }
 
@@ -133,7 +135,8 @@ TEST_F(OwnershipTest, PersistedDuringTheRunStaysHidden) {
   auto released = claim->Release();
   ASSERT_TRUE(released);
   EXPECT_EQ(released->devices[0].message,
-            "0000:00:03.0 stays hidden on vfio-pci (it was persisted during the run)");
+            "0000:00:03.0 stays hidden on vfio-pci (it was persisted during "
+            "the run)");
   EXPECT_EQ(DriverOf(host_, kNic), "vfio-pci");
   EXPECT_FALSE(Entry(kNic)->assignment);
 }
@@ -165,10 +168,11 @@ TEST_F(OwnershipTest, AcquireRecoversADeadOwnerFirstAndSaysSo) {
   auto claim = Acquire({kNic});
   ASSERT_TRUE(claim) << claim.error().ToString();
   ASSERT_EQ(claim->notes().size(), 1u);
-  EXPECT_EQ(claim->notes()[0],
-            "recovered: 0000:00:03.0 was assigned to guest 'db' (pid 4242, since "
-            "2026-11-25T04:13:28Z), which is gone (pid 4242 no longer exists): given "
-            "back to e1000e");
+  EXPECT_EQ(
+      claim->notes()[0],
+      "recovered: 0000:00:03.0 was assigned to guest 'db' (pid 4242, since "
+      "2026-11-25T04:13:28Z), which is gone (pid 4242 no longer exists): given "
+      "back to e1000e");
   // Given back, then hidden again for the new guest, which manages it now.
   EXPECT_TRUE(claim->devices()[0].managed);
   EXPECT_EQ(claim->devices()[0].original_driver, "e1000e");
@@ -186,7 +190,8 @@ TEST_F(OwnershipTest, AcquireRecoversAReusedPid) {
   auto claim = Acquire({kNic}, "web", {.manage = false});
   ASSERT_TRUE(claim) << claim.error().ToString();
   ASSERT_EQ(claim->notes().size(), 1u);
-  EXPECT_TRUE(Has(claim->notes()[0], "pid 4242 now belongs to another process"));
+  EXPECT_TRUE(
+      Has(claim->notes()[0], "pid 4242 now belongs to another process"));
   EXPECT_TRUE(Has(claim->notes()[0], "stays hidden on vfio-pci"));
   EXPECT_EQ(Entry(kNic)->assignment->guest, "web");
 }
@@ -196,9 +201,10 @@ TEST_F(OwnershipTest, NoManageRefusesADeviceThatIsNotHidden) {
   auto claim = Acquire({kNic}, "web", {.manage = false});
   ASSERT_FALSE(claim);
   EXPECT_EQ(claim.error().code, ErrorCode::kConflict);
-  EXPECT_TRUE(Has(claim.error().message,
-                  "0000:00:03.0 is not hidden (it is on e1000e); run `devpass hide "
-                  "0000:00:03.0` first, or drop --no-manage"))
+  EXPECT_TRUE(
+      Has(claim.error().message,
+          "0000:00:03.0 is not hidden (it is on e1000e); run `devpass hide "
+          "0000:00:03.0` first, or drop --no-manage"))
       << claim.error().message;
   EXPECT_EQ(Snapshot(host_), before);
 }
@@ -211,8 +217,9 @@ TEST_F(OwnershipTest, SecondDeviceInAGroupThatIsNotViableChangesNothing) {
   auto claim = Acquire({kEdu, kNic, kGpu});
   ASSERT_FALSE(claim);
   EXPECT_EQ(claim.error().code, ErrorCode::kConflict);
-  EXPECT_TRUE(Has(claim.error().message, "cannot hide 0000:00:03.0 0000:01:00.0 for "
-                                         "guest 'web'"))
+  EXPECT_TRUE(Has(claim.error().message,
+                  "cannot hide 0000:00:03.0 0000:01:00.0 for "
+                  "guest 'web'"))
       << claim.error().message;
   EXPECT_TRUE(Has(claim.error().message, "IOMMU group 5"));
   EXPECT_EQ(Snapshot(host_), before);
@@ -225,7 +232,8 @@ TEST_F(OwnershipTest, ABindFailureOnTheSecondDeviceRollsTheFirstBack) {
   sim_.FailWrite("sys/bus/pci/drivers/vfio-pci/bind", EIO, kEdu);
   auto claim = Acquire({kNic, kEdu});
   ASSERT_FALSE(claim);
-  EXPECT_TRUE(Has(claim.error().message, "rolled back")) << claim.error().message;
+  EXPECT_TRUE(Has(claim.error().message, "rolled back"))
+      << claim.error().message;
   EXPECT_EQ(DriverOf(host_, kNic), "e1000e");
   EXPECT_EQ(Snapshot(host_), before);
 }
@@ -248,8 +256,9 @@ TEST_F(OwnershipTest, DeviceOnPciStubIsRefusedNotMoved) {
   ASSERT_FALSE(claim);
   EXPECT_EQ(claim.error().code, ErrorCode::kConflict);
   EXPECT_TRUE(Has(claim.error().message, "0000:00:03.0 is hidden on pci-stub"));
-  EXPECT_TRUE(Has(claim.error().message, "'devpass unhide 0000:00:03.0' and 'devpass "
-                                         "hide 0000:00:03.0'"));
+  EXPECT_TRUE(Has(claim.error().message,
+                  "'devpass unhide 0000:00:03.0' and 'devpass "
+                  "hide 0000:00:03.0'"));
   EXPECT_EQ(Snapshot(host_), before);
 
   // Someone else's pci-stub device: refused as well.
@@ -257,7 +266,8 @@ TEST_F(OwnershipTest, DeviceOnPciStubIsRefusedNotMoved) {
   host_.Bind(kEdu, "pci-stub");
   auto foreign = Acquire({kEdu});
   ASSERT_FALSE(foreign);
-  EXPECT_TRUE(Has(foreign.error().message, "put there by something other than devpass"));
+  EXPECT_TRUE(Has(foreign.error().message,
+                  "put there by something other than devpass"));
   EXPECT_EQ(DriverOf(host_, kEdu), "pci-stub");
 }
 
@@ -267,9 +277,10 @@ TEST_F(OwnershipTest, ALedgerThatDisagreesWithTheDriverIsRefused) {
   host_.Bind(kNic, "vfio-pci");  // moved behind devpass's back
   auto claim = Acquire({kNic});
   ASSERT_FALSE(claim);
-  EXPECT_TRUE(Has(claim.error().message,
-                  "the ledger says 0000:00:03.0 is hidden on pci-stub, but it is on "
-                  "vfio-pci"))
+  EXPECT_TRUE(
+      Has(claim.error().message,
+          "the ledger says 0000:00:03.0 is hidden on pci-stub, but it is on "
+          "vfio-pci"))
       << claim.error().message;
   EXPECT_FALSE(Entry(kNic)->assignment);
 }

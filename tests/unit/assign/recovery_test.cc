@@ -2,10 +2,9 @@
 // RecoverStaleAssignments), and what hiding does with an owned device
 // (unhide, status), against the simulated kernel with fake processes.
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
-
-#include <gtest/gtest.h>
 
 #include "assign/ownership.h"
 #include "assign_test_host.h"
@@ -19,10 +18,11 @@ TEST_F(OwnershipTest, RecoverGivesBackManagedDevicesOfADeadPid) {
   auto r = RecoverStaleAssignments(host_.root(), sim_, TestConfig());
   ASSERT_TRUE(r) << r.error().ToString();
   ASSERT_EQ(r->size(), 1u);
-  EXPECT_EQ((*r)[0],
-            "0000:00:03.0 was assigned to guest 'db' (pid 4242, since "
-            "2026-11-25T04:13:28Z), which is gone (pid 4242 no longer exists): given "
-            "back to e1000e");
+  EXPECT_EQ(
+      (*r)[0],
+      "0000:00:03.0 was assigned to guest 'db' (pid 4242, since "
+      "2026-11-25T04:13:28Z), which is gone (pid 4242 no longer exists): given "
+      "back to e1000e");
   EXPECT_EQ(DriverOf(host_, kNic), "e1000e");
   EXPECT_TRUE(Ledger().entries().empty());
   EXPECT_TRUE(hiding::Journal(host_.root()).Empty());
@@ -35,11 +35,13 @@ TEST_F(OwnershipTest, RecoverGivesBackManagedDevicesOfADeadPid) {
 TEST_F(OwnershipTest, RecoverSeesAnOwnerFromAnEarlierBoot) {
   HideFor(kNic, OwnerRecord("db", 4242, 777, true));
   WriteProc(host_, 4242, 777);  // same pid and start time...
-  host_.WriteFile("proc/sys/kernel/random/boot_id", "another-boot\n");  // ...new boot
+  host_.WriteFile("proc/sys/kernel/random/boot_id",
+                  "another-boot\n");  // ...new boot
   auto r = RecoverStaleAssignments(host_.root(), sim_, TestConfig());
   ASSERT_TRUE(r) << r.error().ToString();
   ASSERT_EQ(r->size(), 1u);
-  EXPECT_TRUE(Has((*r)[0], "which is gone (pid 4242 ran in an earlier boot)")) << (*r)[0];
+  EXPECT_TRUE(Has((*r)[0], "which is gone (pid 4242 ran in an earlier boot)"))
+      << (*r)[0];
   EXPECT_EQ(DriverOf(host_, kNic), "e1000e");
 }
 
@@ -47,12 +49,14 @@ TEST_F(OwnershipTest, RecoverTellsReusedAndZombieApart) {
   HideFor(kNic, OwnerRecord("a", 4242, 777, true));
   WriteProc(host_, 4242, 999);
   HideFor(kEdu, OwnerRecord("b", 4343, 555, true));
-  WriteProc(host_, 4343, 555, 'Z', "qemu (x) y");  // a comm with spaces and parens
+  WriteProc(host_, 4343, 555, 'Z',
+            "qemu (x) y");  // a comm with spaces and parens
   auto r = RecoverStaleAssignments(host_.root(), sim_, TestConfig());
   ASSERT_TRUE(r) << r.error().ToString();
   ASSERT_EQ(r->size(), 2u);
-  EXPECT_TRUE(Has((*r)[0], "pid 4242 now belongs to another process (started at tick "
-                           "999, the owner at tick 777)"))
+  EXPECT_TRUE(Has((*r)[0],
+                  "pid 4242 now belongs to another process (started at tick "
+                  "999, the owner at tick 777)"))
       << (*r)[0];
   EXPECT_TRUE(Has((*r)[1], "pid 4343 has exited")) << (*r)[1];
 }
@@ -85,10 +89,11 @@ TEST_F(OwnershipTest, RecoverThatCannotGiveBackKeepsTheRecord) {
   sim_.FailWrite("sys/bus/pci/drivers/vfio-pci/unbind", EACCES);
   auto r = RecoverStaleAssignments(host_.root(), sim_, TestConfig());
   ASSERT_FALSE(r);
-  EXPECT_TRUE(Has(r.error().message,
-                  "devices of guests that are gone could not all be given back: "
-                  "0000:00:03.0 (assigned to guest 'db' (pid 4242, since "
-                  "2026-11-25T04:13:28Z), which is gone) could not be given back ("))
+  EXPECT_TRUE(
+      Has(r.error().message,
+          "devices of guests that are gone could not all be given back: "
+          "0000:00:03.0 (assigned to guest 'db' (pid 4242, since "
+          "2026-11-25T04:13:28Z), which is gone) could not be given back ("))
       << r.error().message;
   EXPECT_TRUE(Has(r.error().message, "next devpass command tries again"));
   EXPECT_EQ(DriverOf(host_, kNic), "vfio-pci");
@@ -121,7 +126,8 @@ TEST_F(OwnershipTest, AReleaseThatCannotGiveBackLeavesItForRecovery) {
   auto early = RecoverStaleAssignments(host_.root(), sim_, TestConfig());
   ASSERT_TRUE(early);
   EXPECT_TRUE(early->empty());
-  WriteProc(host_, SelfPid(), kSelfStart + 1);  // "this pid is another process now"
+  WriteProc(host_, SelfPid(),
+            kSelfStart + 1);  // "this pid is another process now"
   auto r = RecoverStaleAssignments(host_.root(), sim_, TestConfig());
   ASSERT_TRUE(r) << r.error().ToString();
   ASSERT_EQ(r->size(), 1u);

@@ -46,7 +46,8 @@ TEST(FsTest, MissingFileNamesPathAndErrno) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
   EXPECT_EQ(r.error().sys_errno, ENOENT);
-  EXPECT_NE(r.error().ToString().find("/nonexistent/devpass/file"), std::string::npos);
+  EXPECT_NE(r.error().ToString().find("/nonexistent/devpass/file"),
+            std::string::npos);
   EXPECT_NE(r.error().ToString().find("No such file"), std::string::npos);
 }
 

@@ -28,9 +28,9 @@ TEST(PciAddressTest, UpperCaseIsAccepted) {
 }
 
 TEST(PciAddressTest, RejectsMalformedWithHelpfulMessage) {
-  for (const char* bad : {"", "0000", "0000:01:00", "0000:01:20.0",
-                          "0000:01:00.8", "zz:00.0", "0000:100:00.0",
-                          "00000:01:00.0", "0000:01:00.0x", "01.00:0"}) {
+  for (const char* bad :
+       {"", "0000", "0000:01:00", "0000:01:20.0", "0000:01:00.8", "zz:00.0",
+        "0000:100:00.0", "00000:01:00.0", "0000:01:00.0x", "01.00:0"}) {
     auto a = PciAddress::Parse(bad);
     ASSERT_FALSE(a) << bad;
     EXPECT_EQ(a.error().code, ErrorCode::kInvalidArgument) << bad;
@@ -39,8 +39,10 @@ TEST(PciAddressTest, RejectsMalformedWithHelpfulMessage) {
 }
 
 TEST(PciAddressTest, OrdersByDomainBusDeviceFunction) {
-  EXPECT_LT(*PciAddress::Parse("0000:00:1f.0"), *PciAddress::Parse("0000:01:00.0"));
-  EXPECT_LT(*PciAddress::Parse("0000:01:00.0"), *PciAddress::Parse("0000:01:00.1"));
+  EXPECT_LT(*PciAddress::Parse("0000:00:1f.0"),
+            *PciAddress::Parse("0000:01:00.0"));
+  EXPECT_LT(*PciAddress::Parse("0000:01:00.0"),
+            *PciAddress::Parse("0000:01:00.1"));
 }
 
 }  // namespace

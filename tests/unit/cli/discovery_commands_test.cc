@@ -15,7 +15,6 @@ namespace {
 
 using devpass::testing::FakeHost;
 
-
 void AddDevices(FakeHost& host) {
   host.AddDevice({.bdf = "0000:00:1f.6",
                   .class_code = 0x020000,

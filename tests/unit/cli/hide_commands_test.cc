@@ -11,25 +11,30 @@
 #include "base/lock.h"
 #include "cli/commands.h"
 #include "fake_host.h"
-#include "run_devpass.h"
 #include "hiding/journal.h"
 #include "hiding/ledger.h"
+#include "run_devpass.h"
 
 namespace devpass::cli {
 namespace {
 
 using devpass::testing::FakeHost;
 
-
 class HideCommandsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     host_.AddDriver("e1000e", {{0x8086, 0x10d3}});
     host_.AddDriver("vfio-pci");
-    host_.AddDevice({.bdf = "0000:00:03.0", .vendor = 0x8086, .device = 0x10d3,
-                     .driver = "e1000e", .iommu_group = 3});
-    host_.AddDevice({.bdf = "0000:00:05.0", .vendor = 0x1234, .device = 0x11e8,
-                     .driver = "vfio-pci", .iommu_group = 6});
+    host_.AddDevice({.bdf = "0000:00:03.0",
+                     .vendor = 0x8086,
+                     .device = 0x10d3,
+                     .driver = "e1000e",
+                     .iommu_group = 3});
+    host_.AddDevice({.bdf = "0000:00:05.0",
+                     .vendor = 0x1234,
+                     .device = 0x11e8,
+                     .driver = "vfio-pci",
+                     .iommu_group = 6});
   }
   FakeHost host_;
 };
@@ -60,7 +65,8 @@ TEST_F(HideCommandsTest, UnhideOfForeignStubDeviceRefuses) {
   CliRun r = RunDevpass(host_, {"unhide", "0000:00:05.0"});
   EXPECT_EQ(r.exit_code, kExitError);
   EXPECT_NE(r.err.find("devpass did not hide it"), std::string::npos);
-  EXPECT_EQ(ReadLinkName(host_.Path("sys/bus/pci/devices/0000:00:05.0/driver")).value_or(""),
+  EXPECT_EQ(ReadLinkName(host_.Path("sys/bus/pci/devices/0000:00:05.0/driver"))
+                .value_or(""),
             "vfio-pci");
 }
 
@@ -101,9 +107,11 @@ TEST_F(HideCommandsTest, RecoveryRunsBeforeACommandAndSaysWhatItDid) {
   ASSERT_TRUE(hiding::Journal(host_.root()).Write(rec));
   CliRun r = RunDevpass(host_, {"status"});
   EXPECT_EQ(r.exit_code, kExitOk);
-  EXPECT_NE(r.err.find("devpass: repaired: 'hide 0000:00:03.0' was interrupted at step "
-                       "started; rolled back: the device is on e1000e again"),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find(
+          "devpass: repaired: 'hide 0000:00:03.0' was interrupted at step "
+          "started; rolled back: the device is on e1000e again"),
+      std::string::npos)
       << r.err;
   EXPECT_NE(r.out.find("No devices are hidden by devpass."), std::string::npos);
   EXPECT_TRUE(hiding::Journal(host_.root()).Empty());

@@ -33,15 +33,19 @@ class OwnershipCommandsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     host_.AddDriver("vfio-pci");
-    host_.AddDevice({.bdf = "0000:00:05.0", .vendor = 0x1234, .device = 0x11e8,
-                     .driver = "vfio-pci", .iommu_group = 6});
+    host_.AddDevice({.bdf = "0000:00:05.0",
+                     .vendor = 0x1234,
+                     .device = 0x11e8,
+                     .driver = "vfio-pci",
+                     .iommu_group = 6});
     host_.WriteFile("var/lib/devpass/ledger.json", kAssignedLedger);
   }
   // proc(5) stat of a process started at `start_time` (field 22).
   void WriteProc(int pid, uint64_t start_time) {
     std::string line = fmt::format("{} (devpass) S", pid);
     for (int field = 4; field <= 52; ++field) {
-      line += " " + (field == 22 ? std::to_string(start_time) : std::to_string(field));
+      line += " " + (field == 22 ? std::to_string(start_time)
+                                 : std::to_string(field));
     }
     host_.WriteFile(fmt::format("proc/{}/stat", pid), line + "\n");
   }
@@ -75,7 +79,8 @@ TEST_F(OwnershipCommandsTest, StatusTextNamesTheGuest) {
   WriteProc(4242, 777);
   CliRun r = RunDevpass(host_, {"status"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.err;
-  EXPECT_NE(r.out.find("assigned: guest 'web' (pid 4242, since 2026-11-25T04:13:28Z)"),
+  EXPECT_NE(r.out.find(
+                "assigned: guest 'web' (pid 4242, since 2026-11-25T04:13:28Z)"),
             std::string::npos)
       << r.out;
 }
@@ -90,9 +95,10 @@ TEST_F(OwnershipCommandsTest, StatusShowsADeadOwnerItCouldNotRecoverYet) {
   const auto& a = j["hidden"][0]["assignment"];
   EXPECT_EQ(a["alive"], false);
   EXPECT_EQ(a["owner_detail"], "pid 4242 no longer exists");
-  EXPECT_NE(r.err.find("cannot take the devpass lock to give back devices of guests "
-                       "that are gone"),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find("cannot take the devpass lock to give back devices of guests "
+                 "that are gone"),
+      std::string::npos)
       << r.err;
   EXPECT_TRUE(AssignmentNow());
 }
@@ -101,12 +107,15 @@ TEST_F(OwnershipCommandsTest, TheNextCommandRecoversADeadOwnersDevice) {
   WriteProc(4242, 999);  // pid 4242 was reused by another process
   CliRun r = RunDevpass(host_, {"status"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.err;
-  EXPECT_NE(r.err.find("devpass: recovered: 0000:00:05.0 was assigned to guest 'web' "
-                       "(pid 4242, since 2026-11-25T04:13:28Z), which is gone (pid 4242 "
-                       "now belongs to another process"),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find(
+          "devpass: recovered: 0000:00:05.0 was assigned to guest 'web' "
+          "(pid 4242, since 2026-11-25T04:13:28Z), which is gone (pid 4242 "
+          "now belongs to another process"),
+      std::string::npos)
       << r.err;
-  EXPECT_NE(r.err.find("stays hidden on vfio-pci, as before the run"), std::string::npos);
+  EXPECT_NE(r.err.find("stays hidden on vfio-pci, as before the run"),
+            std::string::npos);
   EXPECT_FALSE(AssignmentNow());
   EXPECT_NE(r.out.find("assigned: -"), std::string::npos) << r.out;
 }
@@ -115,11 +124,13 @@ TEST_F(OwnershipCommandsTest, UnhideRefusesADeviceOfALiveGuest) {
   WriteProc(4242, 777);
   CliRun r = RunDevpass(host_, {"unhide", "0000:00:05.0"});
   EXPECT_EQ(r.exit_code, kExitError);
-  EXPECT_NE(r.err.find("devpass: error: 0000:00:05.0 is assigned to guest 'web' (pid "
-                       "4242, since 2026-11-25T04:13:28Z); stop that guest first"),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find("devpass: error: 0000:00:05.0 is assigned to guest 'web' (pid "
+                 "4242, since 2026-11-25T04:13:28Z); stop that guest first"),
+      std::string::npos)
       << r.err;
-  EXPECT_EQ(ReadLinkName(host_.Path("sys/bus/pci/devices/0000:00:05.0/driver")).value_or(""),
+  EXPECT_EQ(ReadLinkName(host_.Path("sys/bus/pci/devices/0000:00:05.0/driver"))
+                .value_or(""),
             "vfio-pci");
   EXPECT_TRUE(AssignmentNow());
 }

@@ -19,7 +19,8 @@ struct CliRun {
   std::string err;
 };
 
-inline CliRun RunDevpass(const testing::FakeHost& host, std::vector<std::string> args) {
+inline CliRun RunDevpass(const testing::FakeHost& host,
+                         std::vector<std::string> args) {
   Globals g;
   CLI::App app;
   ConfigureApp(app, g);

@@ -118,8 +118,8 @@ TEST(ShowViewTest, TextSpellsOutTheParsedFields) {
         "[1a0] Resizable BAR: BAR 0: 1 MiB, 2 MiB, 4 MiB, 8 MiB (current 8 "
         "MiB)",
         "No_Soft_Reset yes", "1 vector, 64-bit, per-vector masking yes",
-        "reset methods:   flr, bus", "FLR:             yes", "IOMMU group:     7",
-        "0000:02:00.1  i40e  in host use", "BAR0  mem64",
+        "reset methods:   flr, bus", "FLR:             yes",
+        "IOMMU group:     7", "0000:02:00.1  i40e  in host use", "BAR0  mem64",
         "16 MiB  prefetchable", "[100] Advanced Error Reporting\n"}) {
     EXPECT_NE(text.find(want), std::string::npos) << "missing: " << want << "\n"
                                                   << text;

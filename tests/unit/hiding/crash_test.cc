@@ -3,11 +3,10 @@
 // same tree (the kernel simulation keeps all state in it) and checks that the
 // device is whole again.
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "base/fs.h"
 #include "hiding/hider.h"
@@ -32,7 +31,8 @@ bool CrashesAt(const std::string& spec, F body) {
   if (pid == 0) {
     ::setenv("DEVPASS_CRASH_AT", spec.c_str(), 1);
     body();
-    ::_exit(0);  // the point was not reached; never run the parent's destructors
+    ::_exit(
+        0);  // the point was not reached; never run the parent's destructors
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -48,7 +48,8 @@ TEST_P(CrashTest, RecoveryLeavesTheDeviceWhole) {
   KernelSim sim(host);
   bool hide = std::string(p.op) == "hide";
   if (!hide) {
-    ASSERT_TRUE(Hider(host.root(), sim, TestConfig()).Hide({kNic}, {.persist = persist}));
+    ASSERT_TRUE(Hider(host.root(), sim, TestConfig())
+                    .Hide({kNic}, {.persist = persist}));
   }
   std::string spec = std::string(p.op) + ":" + p.point;
   ASSERT_TRUE(CrashesAt(spec, [&] {
@@ -70,10 +71,10 @@ TEST_P(CrashTest, RecoveryLeavesTheDeviceWhole) {
   auto report = Hider(host.root(), sim, TestConfig()).RepairInterrupted();
   ASSERT_TRUE(report.failed.empty()) << report.failed[0];
   ASSERT_EQ(report.repaired.size(), 1u);
-  std::string expected =
-      fmt::format("'{} 0000:00:03.0' was interrupted at step {}; {}: the device is on "
-                  "e1000e again",
-                  p.op, p.step, hide ? "rolled back" : "completed");
+  std::string expected = fmt::format(
+      "'{} 0000:00:03.0' was interrupted at step {}; {}: the device is on "
+      "e1000e again",
+      p.op, p.step, hide ? "rolled back" : "completed");
   EXPECT_EQ(report.repaired[0], expected);
 
   // Back on e1000e, override cleared, nothing recorded, nothing persisted.
@@ -87,7 +88,9 @@ TEST_P(CrashTest, RecoveryLeavesTheDeviceWhole) {
   EXPECT_FALSE(Exists(host.Path("etc/systemd/system/devpass-restore.service")));
 
   // Nothing left to do; a second repair is a no-op and hiding works again.
-  EXPECT_TRUE(Hider(host.root(), sim, TestConfig()).RepairInterrupted().repaired.empty());
+  EXPECT_TRUE(Hider(host.root(), sim, TestConfig())
+                  .RepairInterrupted()
+                  .repaired.empty());
   ASSERT_TRUE(Hider(host.root(), sim, TestConfig()).Hide({kNic}, {}));
   EXPECT_EQ(DriverOf(host, kNic), "vfio-pci");
 }
@@ -102,7 +105,8 @@ INSTANTIATE_TEST_SUITE_P(
                           Point{"hide", "after-verify", "verify"},
                           Point{"unhide", "after-journal", "started"},
                           Point{"unhide", "after-unbind", "unbind"},
-                          Point{"unhide", "after-override-clear", "override-clear"},
+                          Point{"unhide", "after-override-clear",
+                                "override-clear"},
                           Point{"unhide", "after-rebind", "rebind"}),
         ::testing::Bool()),
     [](const auto& test_info) {
@@ -140,17 +144,21 @@ TEST(CrashRecoveryTest, UnrepairableRecordIsKeptWithAWarning) {
   ASSERT_TRUE(CrashesAt("hide:after-unbind", [&] {
     (void)Hider(host.root(), sim, TestConfig()).Hide({kNic}, {});
   }));
-  sim.FailWrite(std::string("sys/bus/pci/devices/") + kNic + "/driver_override", EACCES);
+  sim.FailWrite(std::string("sys/bus/pci/devices/") + kNic + "/driver_override",
+                EACCES);
   auto report = Hider(host.root(), sim, TestConfig()).RepairInterrupted();
   EXPECT_TRUE(report.repaired.empty());
   ASSERT_EQ(report.failed.size(), 1u);
-  EXPECT_NE(report.failed[0].find("cannot repair: 'hide 0000:00:03.0' was interrupted "
-                                  "at step unbind"),
+  EXPECT_NE(report.failed[0].find(
+                "cannot repair: 'hide 0000:00:03.0' was interrupted "
+                "at step unbind"),
             std::string::npos);
   EXPECT_NE(report.failed[0].find("is kept"), std::string::npos);
   EXPECT_FALSE(hiding::Journal(host.root()).Empty());
   sim.ClearFaults();
-  EXPECT_EQ(Hider(host.root(), sim, TestConfig()).RepairInterrupted().repaired.size(), 1u);
+  EXPECT_EQ(
+      Hider(host.root(), sim, TestConfig()).RepairInterrupted().repaired.size(),
+      1u);
   EXPECT_EQ(DriverOf(host, kNic), "e1000e");
 }
 

@@ -40,7 +40,8 @@ TEST_F(HiderTest, HideAndUnhideRoundTrip) {
   ASSERT_TRUE(r) << r.error().ToString();
   ASSERT_EQ(r->devices.size(), 1u);
   EXPECT_EQ(r->devices[0].action, Action::kHidden);
-  EXPECT_EQ(r->devices[0].message, "0000:00:03.0: hidden: e1000e -> vfio-pci (/dev/vfio/3)");
+  EXPECT_EQ(r->devices[0].message,
+            "0000:00:03.0: hidden: e1000e -> vfio-pci (/dev/vfio/3)");
   EXPECT_EQ(DriverOf(host_, kNic), "vfio-pci");
   EXPECT_EQ(OverrideOf(host_, kNic), "vfio-pci");
   EXPECT_TRUE(Exists(host_.Path("dev/vfio/3")));
@@ -65,7 +66,8 @@ TEST_F(HiderTest, HideAndUnhideRoundTrip) {
   auto u = Unhide({kNic});
   ASSERT_TRUE(u) << u.error().ToString();
   EXPECT_EQ(u->devices[0].action, Action::kUnhidden);
-  EXPECT_EQ(u->devices[0].message, "0000:00:03.0: unhidden: vfio-pci -> e1000e");
+  EXPECT_EQ(u->devices[0].message,
+            "0000:00:03.0: unhidden: vfio-pci -> e1000e");
   EXPECT_EQ(DriverOf(host_, kNic), "e1000e");
   EXPECT_EQ(OverrideOf(host_, kNic), "(null)");
   EXPECT_FALSE(Exists(host_.Path("dev/vfio/3")));
@@ -76,8 +78,10 @@ TEST_F(HiderTest, HideAndUnhideRoundTrip) {
 TEST_F(HiderTest, HideUnboundDeviceAndUnhideLeavesItUnbound) {
   auto r = Hide({kEdu});
   ASSERT_TRUE(r) << r.error().ToString();
-  EXPECT_EQ(r->devices[0].message, "0000:00:05.0: hidden: (no driver) -> vfio-pci (/dev/vfio/6)");
-  EXPECT_EQ(hiding::Ledger::Load(host_.root())->entries()[0].original_driver, "");
+  EXPECT_EQ(r->devices[0].message,
+            "0000:00:05.0: hidden: (no driver) -> vfio-pci (/dev/vfio/6)");
+  EXPECT_EQ(hiding::Ledger::Load(host_.root())->entries()[0].original_driver,
+            "");
   auto u = Unhide({kEdu});
   ASSERT_TRUE(u);
   EXPECT_EQ(DriverOf(host_, kEdu), "");
@@ -93,7 +97,8 @@ TEST_F(HiderTest, HidingTwiceIsAlreadyHidden) {
   EXPECT_EQ(again->devices[0].action, Action::kAlreadyHidden);
   EXPECT_TRUE(Has(again->devices[0].message, "already hidden on vfio-pci"));
   EXPECT_EQ(sim_.writes().size(), writes);  // nothing written to the kernel
-  EXPECT_EQ(hiding::Ledger::Load(host_.root())->entries()[0].original_driver, "e1000e");
+  EXPECT_EQ(hiding::Ledger::Load(host_.root())->entries()[0].original_driver,
+            "e1000e");
 }
 
 TEST_F(HiderTest, HidingWithAnotherStubWhileHiddenIsAConflict) {
@@ -121,7 +126,8 @@ TEST_F(HiderTest, UnhideOfADeviceThatIsNotHiddenIsANoOp) {
   auto r = Unhide({kNic});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->devices[0].action, Action::kNotHidden);
-  EXPECT_EQ(r->devices[0].message, "0000:00:03.0: not hidden (on e1000e); nothing to do");
+  EXPECT_EQ(r->devices[0].message,
+            "0000:00:03.0: not hidden (on e1000e); nothing to do");
   EXPECT_TRUE(sim_.writes().empty());
 }
 
@@ -176,11 +182,14 @@ TEST_F(HiderTest, HostCriticalDevicesNeedForce) {
     const char* bdf;
     const char* reason;
   };
-  host_.WriteFile("proc/net/route",
-                  "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n"
-                  "eth0\t00000000\t0102A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n");
+  host_.WriteFile(
+      "proc/net/route",
+      "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWind"
+      "ow\tIRTT\n"
+      "eth0\t00000000\t0102A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n");
   host_.MakeDir("sys/devices/pci0000:00/0000:00:03.0/net/eth0");
-  host_.Symlink("sys/class/net/eth0", "sys/devices/pci0000:00/0000:00:03.0/net/eth0");
+  host_.Symlink("sys/class/net/eth0",
+                "sys/devices/pci0000:00/0000:00:03.0/net/eth0");
   host_.Symlink("sys/devices/pci0000:00/0000:00:03.0/net/eth0/device",
                 "sys/devices/pci0000:00/0000:00:03.0");
   for (Case c : {Case{kVga, "boot GPU (boot_vga=1)"},
@@ -261,11 +270,14 @@ TEST_F(HiderTest, XenPcibackUsesSlotsOnceAndRemovesThem) {
   ASSERT_TRUE(r) << r.error().ToString();
   EXPECT_EQ(DriverOf(host_, kNic), "pciback");
   EXPECT_EQ(OverrideOf(host_, kNic), "pciback");
-  EXPECT_EQ(*ReadFile(host_.Path("sys/bus/pci/drivers/pciback/slots")), "0000:00:03.0\n");
+  EXPECT_EQ(*ReadFile(host_.Path("sys/bus/pci/drivers/pciback/slots")),
+            "0000:00:03.0\n");
   // The slot is written before the probe.
   auto w = sim_.writes();
-  auto slot = std::find(w.begin(), w.end(), "sys/bus/pci/drivers/pciback/new_slot=0000:00:03.0");
-  auto probe = std::find(w.begin(), w.end(), "sys/bus/pci/drivers_probe=0000:00:03.0");
+  auto slot = std::find(w.begin(), w.end(),
+                        "sys/bus/pci/drivers/pciback/new_slot=0000:00:03.0");
+  auto probe =
+      std::find(w.begin(), w.end(), "sys/bus/pci/drivers_probe=0000:00:03.0");
   ASSERT_NE(slot, w.end());
   EXPECT_LT(slot, probe);
   ASSERT_TRUE(Unhide({kNic}));
@@ -274,7 +286,8 @@ TEST_F(HiderTest, XenPcibackUsesSlotsOnceAndRemovesThem) {
   // A slot that already exists is not written twice.
   host_.WriteFile("sys/bus/pci/drivers/pciback/slots", "0000:00:03.0\n");
   ASSERT_TRUE(Hide({kNic}, {.driver = "xen-pciback"}));
-  EXPECT_EQ(*ReadFile(host_.Path("sys/bus/pci/drivers/pciback/slots")), "0000:00:03.0\n");
+  EXPECT_EQ(*ReadFile(host_.Path("sys/bus/pci/drivers/pciback/slots")),
+            "0000:00:03.0\n");
 }
 
 TEST_F(HiderTest, EveryFailedKernelWriteRollsBackToTheExactState) {
@@ -285,7 +298,8 @@ TEST_F(HiderTest, EveryFailedKernelWriteRollsBackToTheExactState) {
     BuildTestHost(h);
     AddPciback(h);
     KernelSim sim(h);
-    ASSERT_TRUE(Hider(h.root(), sim, TestConfig()).Hide({kNic}, {.driver = "xen-pciback"}));
+    ASSERT_TRUE(Hider(h.root(), sim, TestConfig())
+                    .Hide({kNic}, {.driver = "xen-pciback"}));
     writes = sim.writes();
   }
   ASSERT_EQ(writes.size(), 4u);
@@ -297,11 +311,13 @@ TEST_F(HiderTest, EveryFailedKernelWriteRollsBackToTheExactState) {
     auto eq = w.find('=');
     sim.FailWrite(w.substr(0, eq), EIO, w.substr(eq + 1));
     std::string before = Snapshot(h);
-    auto r = Hider(h.root(), sim, TestConfig()).Hide({kNic}, {.driver = "xen-pciback"});
+    auto r = Hider(h.root(), sim, TestConfig())
+                 .Hide({kNic}, {.driver = "xen-pciback"});
     ASSERT_FALSE(r) << w;
     EXPECT_EQ(r.error().code, ErrorCode::kIo) << w;
     EXPECT_TRUE(Has(r.error().message, "errno 5")) << r.error().message;
-    EXPECT_TRUE(Has(r.error().message, "rolled back: the device is on e1000e again"))
+    EXPECT_TRUE(
+        Has(r.error().message, "rolled back: the device is on e1000e again"))
         << r.error().message;
     EXPECT_EQ(Snapshot(h), before) << w;
   }
@@ -313,7 +329,8 @@ TEST_F(HiderTest, ExplicitBindWhenProbeDoesNotBind) {
   auto r = Hide({kNic});
   ASSERT_TRUE(r) << r.error().ToString();
   EXPECT_EQ(DriverOf(host_, kNic), "vfio-pci");
-  EXPECT_EQ(sim_.writes().back(), "sys/bus/pci/drivers/vfio-pci/bind=0000:00:03.0");
+  EXPECT_EQ(sim_.writes().back(),
+            "sys/bus/pci/drivers/vfio-pci/bind=0000:00:03.0");
 }
 
 TEST_F(HiderTest, StubThatWillNotBindIsRolledBack) {
@@ -329,7 +346,8 @@ TEST_F(HiderTest, StubThatWillNotBindIsRolledBack) {
 }
 
 TEST_F(HiderTest, PermissionDeniedNamesPathAndAdvice) {
-  sim_.FailWrite(std::string("sys/bus/pci/devices/") + kNic + "/driver_override", EACCES);
+  sim_.FailWrite(
+      std::string("sys/bus/pci/devices/") + kNic + "/driver_override", EACCES);
   std::string before = Snapshot(host_);
   auto r = Hide({kNic});
   ASSERT_FALSE(r);
@@ -355,8 +373,11 @@ TEST_F(HiderTest, UnhideUnbindFailureKeepsItHidden) {
 TEST_F(HiderTest, BadAddressesAndMissingDevicesChangeNothing) {
   std::string before = Snapshot(host_);
   for (std::vector<std::string> args :
-       {std::vector<std::string>{kNic, "0000:00:1g.0"}, {kNic, "0000:07:00.0"},
-        {"nonsense"}, {}, {kRootPort}}) {
+       {std::vector<std::string>{kNic, "0000:00:1g.0"},
+        {kNic, "0000:07:00.0"},
+        {"nonsense"},
+        {},
+        {kRootPort}}) {
     auto r = Hide(args);
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().code, ErrorCode::kInternal);
@@ -364,7 +385,8 @@ TEST_F(HiderTest, BadAddressesAndMissingDevicesChangeNothing) {
   }
   EXPECT_EQ(Hide({"0000:07:00.0"}).error().code, ErrorCode::kNotFound);
   EXPECT_EQ(Hide({"0000:00:1g.0"}).error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(Hide({kNic}, {.driver = "nouveau"}).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Hide({kNic}, {.driver = "nouveau"}).error().code,
+            ErrorCode::kInvalidArgument);
   EXPECT_EQ(Unhide({"0000:07:00.0"}).error().code, ErrorCode::kNotFound);
   EXPECT_TRUE(sim_.writes().empty());
 }
@@ -372,8 +394,12 @@ TEST_F(HiderTest, BadAddressesAndMissingDevicesChangeNothing) {
 TEST_F(HiderTest, ChipsetBridgesWithHeaderTypeZeroAreRefused) {
   // Host and ISA/LPC bridges have header type 0, so the kernel's viability
   // rule does not call them bridges; they are still the chipset.
-  host_.AddDevice({.bdf = "0000:00:1f.0", .vendor = 0x8086, .device = 0x2918,
-                   .class_code = 0x060100, .driver = "lpc_ich", .iommu_group = 9});
+  host_.AddDevice({.bdf = "0000:00:1f.0",
+                   .vendor = 0x8086,
+                   .device = 0x2918,
+                   .class_code = 0x060100,
+                   .driver = "lpc_ich",
+                   .iommu_group = 9});
   std::string before = Snapshot(host_);
   for (auto [bdf, kind] : {std::pair{"0000:00:00.0", "host bridge"},
                            std::pair{"0000:00:1f.0", "ISA bridge"}}) {
@@ -397,7 +423,8 @@ TEST_F(HiderTest, LockContentionIsBusy) {
 }
 
 TEST_F(HiderTest, CorruptLedgerIsAClearError) {
-  host_.WriteFile("var/lib/devpass/ledger.json", "{\"version\": 1, \"devices\": [");
+  host_.WriteFile("var/lib/devpass/ledger.json",
+                  "{\"version\": 1, \"devices\": [");
   auto r = Hide({kNic});
   ASSERT_FALSE(r);
   EXPECT_TRUE(Has(r.error().message, "ledger.json is corrupt"));
@@ -413,8 +440,10 @@ TEST_F(HiderTest, StatusShowsDriftAndJournal) {
   ASSERT_TRUE(Hide({kNic}));
   host_.Unbind(kNic);
   host_.Bind(kNic, "e1000e");  // someone rebound it behind devpass's back
-  hiding::JournalRecord rec{.op = "hide", .address = *PciAddress::Parse(kEdu),
-                            .stub = "vfio-pci", .step = "unbind"};
+  hiding::JournalRecord rec{.op = "hide",
+                            .address = *PciAddress::Parse(kEdu),
+                            .stub = "vfio-pci",
+                            .step = "unbind"};
   ASSERT_TRUE(hiding::Journal(host_.root()).Write(rec));
   auto s = MakeHider().Status();
   ASSERT_TRUE(s);

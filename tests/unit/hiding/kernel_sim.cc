@@ -24,19 +24,23 @@ void Put(const fs::path& p, std::string_view content) {
 
 }  // namespace
 
-void KernelSim::FailWrite(const std::string& rel, int err, const std::string& only_value) {
+void KernelSim::FailWrite(const std::string& rel, int err,
+                          const std::string& only_value) {
   faults_[rel] = Fault{err, only_value};
 }
 
 std::optional<std::string> KernelSim::GroupOf(const std::string& bdf) const {
-  return ReadLinkName(host_.Path("sys/bus/pci/devices/" + bdf + "/iommu_group"));
+  return ReadLinkName(
+      host_.Path("sys/bus/pci/devices/" + bdf + "/iommu_group"));
 }
 
-bool KernelSim::Matches(const std::string& driver, const std::string& bdf) const {
+bool KernelSim::Matches(const std::string& driver,
+                        const std::string& bdf) const {
   auto dev = host_.Path("sys/bus/pci/devices/" + bdf);
   auto v = ReadInt(dev / "vendor");
   auto d = ReadInt(dev / "device");
-  auto table = ReadFile(host_.Path("sys/bus/pci/drivers/" + driver + "/.fake_ids"));
+  auto table =
+      ReadFile(host_.Path("sys/bus/pci/drivers/" + driver + "/.fake_ids"));
   if (!v || !d || !table) return false;
   std::istringstream in(*table);
   unsigned tv = 0, td = 0;
@@ -61,14 +65,16 @@ Status KernelSim::Bind(const std::string& driver, const std::string& bdf) {
     return ErrnoError(ENODEV, driver + " does not match " + bdf);
   }
   if (driver == "pciback") {
-    auto slots = ReadFile(host_.Path("sys/bus/pci/drivers/pciback/slots")).value_or("");
+    auto slots =
+        ReadFile(host_.Path("sys/bus/pci/drivers/pciback/slots")).value_or("");
     if (slots.find(bdf) == std::string::npos) {
       return ErrnoError(ENODEV, bdf + " is not in pciback's slots");
     }
   }
   std::optional<std::string> group = GroupOf(bdf);
   if (driver == "vfio-pci") {
-    if (!group) return ErrnoError(EINVAL, "vfio-pci: no iommu_group for " + bdf);
+    if (!group)
+      return ErrnoError(EINVAL, "vfio-pci: no iommu_group for " + bdf);
     Put(host_.Path("dev/vfio/vfio"), "");
     Put(host_.Path("dev/vfio/" + *group), "");
   }
@@ -83,7 +89,8 @@ Status KernelSim::Unbind(const std::string& driver, const std::string& bdf) {
   host_.Unbind(bdf);
   if (auto group = GroupOf(bdf); group && driver == "vfio-pci") {
     bool any = false;
-    for (const auto& m : ListDir(host_.Path("sys/kernel/iommu_groups/" + *group + "/devices"))) {
+    for (const auto& m : ListDir(
+             host_.Path("sys/kernel/iommu_groups/" + *group + "/devices"))) {
       if (DriverOf(host_, m) == "vfio-pci") any = true;
     }
     if (!any) std::filesystem::remove(host_.Path("dev/vfio/" + *group));
@@ -112,9 +119,11 @@ Status KernelSim::WriteSysfs(const fs::path& path, std::string_view value) {
   std::string v = Trim(value);
   writes_.push_back(rel + "=" + v);
   if (auto it = faults_.find(rel);
-      it != faults_.end() && (it->second.only_value.empty() || it->second.only_value == v)) {
-    return ErrnoError(it->second.err, fmt::format("the kernel refused to write '{}' to {}",
-                                                  v, path.string()));
+      it != faults_.end() &&
+      (it->second.only_value.empty() || it->second.only_value == v)) {
+    return ErrnoError(it->second.err,
+                      fmt::format("the kernel refused to write '{}' to {}", v,
+                                  path.string()));
   }
   auto fail = [&](const Status& s) -> Status {
     if (s) return s;
@@ -124,7 +133,8 @@ Status KernelSim::WriteSysfs(const fs::path& path, std::string_view value) {
   };
   auto parts = Split(rel);
   // sys/bus/pci/devices/<bdf>/driver_override
-  if (parts.size() == 6 && parts[3] == "devices" && parts[5] == "driver_override") {
+  if (parts.size() == 6 && parts[3] == "devices" &&
+      parts[5] == "driver_override") {
     if (!Exists(path)) return ErrnoError(ENOENT, "no " + path.string());
     Put(path, (v.empty() ? std::string("(null)") : v) + "\n");
     return Ok();
@@ -148,8 +158,10 @@ Status KernelSim::WriteSysfs(const fs::path& path, std::string_view value) {
       bool found = false;
       std::istringstream in(slots);
       for (std::string line; std::getline(in, line);) {
-        if (line == v) found = true;
-        else if (!line.empty()) kept += line + "\n";
+        if (line == v)
+          found = true;
+        else if (!line.empty())
+          kept += line + "\n";
       }
       if (!found) return ErrnoError(ENOENT, v + " is not a pciback slot");
       Put(slots_path, kept);
@@ -165,31 +177,40 @@ Status KernelSim::LoadModule(std::string_view module) {
   std::string m(module);
   modules_.push_back(m);
   if (failing_modules_.count(m)) {
-    return MakeError(ErrorCode::kUnsupported,
-                     fmt::format("'modprobe {}' failed with exit status 1: modprobe: "
-                                 "FATAL: Module {} not found",
-                                 m, m));
+    return MakeError(
+        ErrorCode::kUnsupported,
+        fmt::format("'modprobe {}' failed with exit status 1: modprobe: "
+                    "FATAL: Module {} not found",
+                    m, m));
   }
-  if (m == "vfio-pci") host_.AddDriver("vfio-pci", {}, "vfio_pci");
-  else if (m == "pci-stub") host_.AddDriver("pci-stub");
-  else if (m == "xen-pciback") AddPciback(host_);
-  else return MakeError(ErrorCode::kUnsupported, "modprobe: FATAL: Module " + m + " not found");
+  if (m == "vfio-pci")
+    host_.AddDriver("vfio-pci", {}, "vfio_pci");
+  else if (m == "pci-stub")
+    host_.AddDriver("pci-stub");
+  else if (m == "xen-pciback")
+    AddPciback(host_);
+  else
+    return MakeError(ErrorCode::kUnsupported,
+                     "modprobe: FATAL: Module " + m + " not found");
   return Ok();
 }
 
 void AddPciback(FakeHost& host) {
   host.AddDriver("pciback", {}, "xen_pciback");
-  for (const char* f : {"new_slot", "remove_slot", "slots", "permissive", "quirks"}) {
+  for (const char* f :
+       {"new_slot", "remove_slot", "slots", "permissive", "quirks"}) {
     host.WriteFile(std::string("sys/bus/pci/drivers/pciback/") + f, "");
   }
 }
 
 std::string DriverOf(const FakeHost& host, const std::string& bdf) {
-  return ReadLinkName(host.Path("sys/bus/pci/devices/" + bdf + "/driver")).value_or("");
+  return ReadLinkName(host.Path("sys/bus/pci/devices/" + bdf + "/driver"))
+      .value_or("");
 }
 
 std::string OverrideOf(const FakeHost& host, const std::string& bdf) {
-  return ReadTrimmed(host.Path("sys/bus/pci/devices/" + bdf + "/driver_override"))
+  return ReadTrimmed(
+             host.Path("sys/bus/pci/devices/" + bdf + "/driver_override"))
       .value_or("?");
 }
 
@@ -202,12 +223,18 @@ std::string Snapshot(const FakeHost& host) {
   for (const auto& n : ListDir(host.Path("dev/vfio"))) {
     if (n != "vfio") s += "dev/vfio/" + n + "\n";  // the container node stays
   }
-  s += "slots=" + ReadFile(host.Path("sys/bus/pci/drivers/pciback/slots")).value_or("") + "\n";
-  s += "ledger=" + ReadFile(host.Path("var/lib/devpass/ledger.json")).value_or("") + "\n";
-  for (const auto& n : ListDir(host.Path("var/lib/devpass/journal"))) s += "journal/" + n + "\n";
-  for (const auto& n : ListDir(host.Path("etc/devpass/hidden"))) s += "persist/" + n + "\n";
+  s += "slots=" +
+       ReadFile(host.Path("sys/bus/pci/drivers/pciback/slots")).value_or("") +
+       "\n";
+  s += "ledger=" +
+       ReadFile(host.Path("var/lib/devpass/ledger.json")).value_or("") + "\n";
+  for (const auto& n : ListDir(host.Path("var/lib/devpass/journal")))
+    s += "journal/" + n + "\n";
+  for (const auto& n : ListDir(host.Path("etc/devpass/hidden")))
+    s += "persist/" + n + "\n";
   if (Exists(host.Path("etc/udev/rules.d/61-devpass.rules"))) s += "rules\n";
-  if (Exists(host.Path("etc/systemd/system/devpass-restore.service"))) s += "unit\n";
+  if (Exists(host.Path("etc/systemd/system/devpass-restore.service")))
+    s += "unit\n";
   return s;
 }
 

@@ -35,14 +35,21 @@ class KernelSim : public hiding::Kernel {
  public:
   explicit KernelSim(FakeHost& host) : host_(host) {}
 
-  Status WriteSysfs(const std::filesystem::path& path, std::string_view value) override;
+  Status WriteSysfs(const std::filesystem::path& path,
+                    std::string_view value) override;
   Status LoadModule(std::string_view module) override;
 
   // `rel` is relative to the root ("sys/bus/pci/drivers_probe"). With
   // `only_value`, only writes of that (trimmed) value fail.
-  void FailWrite(const std::string& rel, int err, const std::string& only_value = "");
-  void FailModule(const std::string& module) { failing_modules_.insert(module); }
-  void ClearFaults() { faults_.clear(); failing_modules_.clear(); }
+  void FailWrite(const std::string& rel, int err,
+                 const std::string& only_value = "");
+  void FailModule(const std::string& module) {
+    failing_modules_.insert(module);
+  }
+  void ClearFaults() {
+    faults_.clear();
+    failing_modules_.clear();
+  }
   // drivers_probe succeeds without binding anything (an asynchronous probe,
   // or a driver that declines), as the kernel does not promise a bind.
   void SetProbeBindsNothing(bool v) { probe_binds_nothing_ = v; }

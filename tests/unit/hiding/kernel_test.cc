@@ -1,9 +1,10 @@
 // The kernel simulation's rules, and the real Kernel against a fake tree.
 
+#include "hiding/kernel.h"
+
 #include <gtest/gtest.h>
 
 #include "base/fs.h"
-#include "hiding/kernel.h"
 #include "test_host.h"
 
 namespace devpass::testing {
@@ -27,8 +28,12 @@ TEST_F(KernelSimTest, OverrideStoresAndClears) {
 }
 
 TEST_F(KernelSimTest, BindAndUnbindFollowTheKernelsRules) {
-  auto unbind = [&](const std::string& d) { return P("sys/bus/pci/drivers/" + d + "/unbind"); };
-  auto bind = [&](const std::string& d) { return P("sys/bus/pci/drivers/" + d + "/bind"); };
+  auto unbind = [&](const std::string& d) {
+    return P("sys/bus/pci/drivers/" + d + "/unbind");
+  };
+  auto bind = [&](const std::string& d) {
+    return P("sys/bus/pci/drivers/" + d + "/bind");
+  };
   auto wrong = sim_.WriteSysfs(unbind("nvme"), kNic);
   ASSERT_FALSE(wrong);
   EXPECT_EQ(wrong.error().sys_errno, ENODEV);
@@ -38,7 +43,8 @@ TEST_F(KernelSimTest, BindAndUnbindFollowTheKernelsRules) {
   // vfio-pci's table is empty: no bind without an override.
   EXPECT_EQ(sim_.WriteSysfs(bind("vfio-pci"), kNic).error().sys_errno, ENODEV);
   ASSERT_TRUE(sim_.WriteSysfs(
-      P(std::string("sys/bus/pci/devices/") + kNic + "/driver_override"), "vfio-pci"));
+      P(std::string("sys/bus/pci/devices/") + kNic + "/driver_override"),
+      "vfio-pci"));
   // The override keeps e1000e away even though its table matches.
   EXPECT_EQ(sim_.WriteSysfs(bind("e1000e"), kNic).error().sys_errno, ENODEV);
   ASSERT_TRUE(sim_.WriteSysfs(P("sys/bus/pci/drivers_probe"), kNic));
@@ -66,7 +72,8 @@ TEST_F(KernelSimTest, PcibackNeedsASlot) {
   ASSERT_TRUE(sim_.WriteSysfs(P("sys/bus/pci/drivers/pciback/new_slot"), kEdu));
   ASSERT_TRUE(sim_.WriteSysfs(P("sys/bus/pci/drivers_probe"), kEdu));
   EXPECT_EQ(DriverOf(host_, kEdu), "pciback");
-  ASSERT_TRUE(sim_.WriteSysfs(P("sys/bus/pci/drivers/pciback/remove_slot"), kEdu));
+  ASSERT_TRUE(
+      sim_.WriteSysfs(P("sys/bus/pci/drivers/pciback/remove_slot"), kEdu));
   EXPECT_EQ(*ReadFile(P("sys/bus/pci/drivers/pciback/slots")), "");
 }
 
@@ -87,13 +94,16 @@ TEST(RealKernelTest, WritesFilesInAFakeTree) {
   FakeHost host;
   host.AddDevice({.bdf = kNic, .driver = "e1000e", .iommu_group = 3});
   hiding::RealKernel kernel(host.root());
-  auto p = host.Path(std::string("sys/bus/pci/devices/") + kNic + "/driver_override");
+  auto p = host.Path(std::string("sys/bus/pci/devices/") + kNic +
+                     "/driver_override");
   ASSERT_TRUE(kernel.WriteSysfs(p, "vfio-pci\n"));
   EXPECT_EQ(*ReadFile(p), "vfio-pci\n");
-  auto missing = kernel.WriteSysfs(host.Path("sys/bus/pci/drivers/nope/bind"), kNic);
+  auto missing =
+      kernel.WriteSysfs(host.Path("sys/bus/pci/drivers/nope/bind"), kNic);
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().sys_errno, ENOENT);
-  EXPECT_NE(missing.error().message.find("drivers/nope/bind"), std::string::npos);
+  EXPECT_NE(missing.error().message.find("drivers/nope/bind"),
+            std::string::npos);
 }
 
 TEST(RealKernelTest, RefusesToLoadModulesUnderAnotherRoot) {

@@ -18,11 +18,14 @@ class PersistTest : public ::testing::Test {
  protected:
   void SetUp() override { BuildTestHost(host_); }
   Hider MakeHider() { return Hider(host_.root(), sim_, TestConfig()); }
-  std::string Read(const std::string& rel) { return ReadFile(host_.Path(rel)).value_or("<missing>"); }
+  std::string Read(const std::string& rel) {
+    return ReadFile(host_.Path(rel)).value_or("<missing>");
+  }
   // What a reboot does to a hidden device when the udev rule is not there.
   void RebootWithoutRule(const std::string& bdf, const std::string& driver) {
     host_.Unbind(bdf);
-    host_.WriteFile("sys/bus/pci/devices/" + bdf + "/driver_override", "(null)\n");
+    host_.WriteFile("sys/bus/pci/devices/" + bdf + "/driver_override",
+                    "(null)\n");
     std::filesystem::remove_all(host_.Path("dev/vfio"));
     host_.Bind(bdf, driver);
   }
@@ -35,19 +38,24 @@ TEST_F(PersistTest, HidePersistWritesFileRuleAndUnit) {
   auto r = MakeHider().Hide({kNic}, {.persist = true});
   ASSERT_TRUE(r) << r.error().ToString();
   EXPECT_TRUE(r->devices[0].persisted);
-  EXPECT_NE(Read("etc/devpass/hidden/0000:00:03.0").find("stub=vfio-pci\noriginal_driver=e1000e\n"),
+  EXPECT_NE(Read("etc/devpass/hidden/0000:00:03.0")
+                .find("stub=vfio-pci\noriginal_driver=e1000e\n"),
             std::string::npos);
-  EXPECT_NE(Read("etc/udev/rules.d/61-devpass.rules")
-                .find("ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"0000:00:03.0\", "
-                      "ATTR{driver_override}=\"vfio-pci\"\n"),
-            std::string::npos);
+  EXPECT_NE(
+      Read("etc/udev/rules.d/61-devpass.rules")
+          .find(
+              "ACTION==\"add\", SUBSYSTEM==\"pci\", KERNEL==\"0000:00:03.0\", "
+              "ATTR{driver_override}=\"vfio-pci\"\n"),
+      std::string::npos);
   std::string unit = Read("etc/systemd/system/devpass-restore.service");
-  for (const char* line : {"Type=oneshot\n", "DefaultDependencies=no\n",
-                           "Before=basic.target\n", "After=systemd-udevd.service\n",
-                           "ExecStart=/usr/local/bin/devpass restore\n"}) {
+  for (const char* line :
+       {"Type=oneshot\n", "DefaultDependencies=no\n", "Before=basic.target\n",
+        "After=systemd-udevd.service\n",
+        "ExecStart=/usr/local/bin/devpass restore\n"}) {
     EXPECT_NE(unit.find(line), std::string::npos) << line;
   }
-  auto link = ReadLink(host_.Path("etc/systemd/system/sysinit.target.wants/devpass-restore.service"));
+  auto link = ReadLink(host_.Path(
+      "etc/systemd/system/sysinit.target.wants/devpass-restore.service"));
   ASSERT_TRUE(link);
   EXPECT_EQ(link->string(), "../devpass-restore.service");
   EXPECT_TRUE(hiding::Ledger::Load(host_.root())->entries()[0].persisted);
@@ -55,9 +63,11 @@ TEST_F(PersistTest, HidePersistWritesFileRuleAndUnit) {
 
 TEST_F(PersistTest, UnhidePersistRemovesFilesWhenNoneRemain) {
   ASSERT_TRUE(MakeHider().Hide({kNic}, {.persist = true}));
-  ASSERT_TRUE(MakeHider().Hide({kEdu}, {.driver = "pci-stub", .persist = true}));
+  ASSERT_TRUE(
+      MakeHider().Hide({kEdu}, {.driver = "pci-stub", .persist = true}));
   std::string rules = Read("etc/udev/rules.d/61-devpass.rules");
-  EXPECT_NE(rules.find("KERNEL==\"0000:00:05.0\", ATTR{driver_override}=\"pci-stub\""),
+  EXPECT_NE(rules.find(
+                "KERNEL==\"0000:00:05.0\", ATTR{driver_override}=\"pci-stub\""),
             std::string::npos);
   ASSERT_TRUE(MakeHider().Unhide({kNic}, {.persist = true}));
   rules = Read("etc/udev/rules.d/61-devpass.rules");
@@ -66,8 +76,10 @@ TEST_F(PersistTest, UnhidePersistRemovesFilesWhenNoneRemain) {
   EXPECT_FALSE(Exists(host_.Path("etc/devpass/hidden/0000:00:03.0")));
   ASSERT_TRUE(MakeHider().Unhide({kEdu}, {.persist = true}));
   EXPECT_FALSE(Exists(host_.Path("etc/udev/rules.d/61-devpass.rules")));
-  EXPECT_FALSE(Exists(host_.Path("etc/systemd/system/devpass-restore.service")));
-  EXPECT_FALSE(Exists(host_.Path("etc/systemd/system/sysinit.target.wants/devpass-restore.service")));
+  EXPECT_FALSE(
+      Exists(host_.Path("etc/systemd/system/devpass-restore.service")));
+  EXPECT_FALSE(Exists(host_.Path(
+      "etc/systemd/system/sysinit.target.wants/devpass-restore.service")));
   EXPECT_EQ(DriverOf(host_, kNic), "e1000e");
   EXPECT_EQ(DriverOf(host_, kEdu), "");
 }
@@ -116,11 +128,13 @@ TEST_F(PersistTest, RestoreAtBootWhenTheRuleKeptTheHostDriverAway) {
   BuildTestHost(boot, /*vfio_loaded=*/false);
   KernelSim sim(boot);
   boot.Unbind(kNic);
-  boot.WriteFile(std::string("sys/bus/pci/devices/") + kNic + "/driver_override",
-                 "vfio-pci\n");
+  boot.WriteFile(
+      std::string("sys/bus/pci/devices/") + kNic + "/driver_override",
+      "vfio-pci\n");
   hiding::Persist persist(boot.root(), "/usr/local/bin/devpass");
   ASSERT_TRUE(persist.Add({*PciAddress::Parse(kNic), "vfio-pci", "e1000e"}));
-  ASSERT_TRUE(persist.Add({*PciAddress::Parse("0000:0a:00.0"), "vfio-pci", ""}));  // unplugged
+  ASSERT_TRUE(persist.Add(
+      {*PciAddress::Parse("0000:0a:00.0"), "vfio-pci", ""}));  // unplugged
   Hider h(boot.root(), sim, TestConfig());
   auto r = h.Restore();
   ASSERT_TRUE(r) << r.error().ToString();
@@ -140,8 +154,9 @@ TEST_F(PersistTest, RestoreForgetsNonPersistedHidesOfAnEarlierBoot) {
   ASSERT_TRUE(MakeHider().Hide({kNic}, {.persist = true}));
   RebootWithoutRule(kNic, "e1000e");
   host_.Unbind(kEdu);
-  host_.WriteFile(std::string("sys/bus/pci/devices/") + kEdu + "/driver_override",
-                  "(null)\n");
+  host_.WriteFile(
+      std::string("sys/bus/pci/devices/") + kEdu + "/driver_override",
+      "(null)\n");
   auto r = MakeHider().Restore();
   ASSERT_TRUE(r) << r.error().ToString();
   auto ledger = hiding::Ledger::Load(host_.root());
@@ -152,10 +167,12 @@ TEST_F(PersistTest, RestoreForgetsNonPersistedHidesOfAnEarlierBoot) {
 }
 
 TEST_F(PersistTest, MalformedPersistFileIsNamed) {
-  host_.WriteFile("etc/devpass/hidden/0000:00:03.0", "original_driver=e1000e\n");
+  host_.WriteFile("etc/devpass/hidden/0000:00:03.0",
+                  "original_driver=e1000e\n");
   auto r = MakeHider().Restore();
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message.find("etc/devpass/hidden/0000:00:03.0"), std::string::npos);
+  EXPECT_NE(r.error().message.find("etc/devpass/hidden/0000:00:03.0"),
+            std::string::npos);
   EXPECT_NE(r.error().message.find("stub="), std::string::npos);
 }
 

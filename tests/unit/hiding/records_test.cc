@@ -17,11 +17,16 @@ TEST(LedgerTest, RoundTripKeepsEveryFieldSorted) {
   auto ledger = Ledger::Load(host.root());
   ASSERT_TRUE(ledger);
   EXPECT_TRUE(ledger->entries().empty());
-  ledger->Upsert({.address = *PciAddress::Parse("0000:01:00.0"), .stub = "vfio-pci",
-                  .original_driver = "nouveau", .ids = "10de:1c82", .persisted = true,
-                  .hidden_since = "2026-11-25T04:00:00Z",
-                  .assignment = Assignment{"guest1", 42, "2026-11-25T05:00:00Z"}});
-  ledger->Upsert({.address = *PciAddress::Parse("0000:00:03.0"), .stub = "pciback"});
+  ledger->Upsert(
+      {.address = *PciAddress::Parse("0000:01:00.0"),
+       .stub = "vfio-pci",
+       .original_driver = "nouveau",
+       .ids = "10de:1c82",
+       .persisted = true,
+       .hidden_since = "2026-11-25T04:00:00Z",
+       .assignment = Assignment{"guest1", 42, "2026-11-25T05:00:00Z"}});
+  ledger->Upsert(
+      {.address = *PciAddress::Parse("0000:00:03.0"), .stub = "pciback"});
   ASSERT_TRUE(ledger->Save());
   auto again = Ledger::Load(host.root());
   ASSERT_TRUE(again);
@@ -44,7 +49,8 @@ TEST(LedgerTest, RoundTripKeepsEveryFieldSorted) {
 
 TEST(LedgerTest, WrongVersionAndBadEntriesAreErrorsNamingTheFile) {
   FakeHost host;
-  host.WriteFile("var/lib/devpass/ledger.json", R"({"version": 7, "devices": []})");
+  host.WriteFile("var/lib/devpass/ledger.json",
+                 R"({"version": 7, "devices": []})");
   auto v = Ledger::Load(host.root());
   ASSERT_FALSE(v);
   EXPECT_NE(v.error().message.find("version 7"), std::string::npos);
@@ -62,13 +68,19 @@ TEST(JournalTest, WriteListRemoveAndCorruptRecords) {
   FakeHost host;
   Journal j(host.root());
   EXPECT_TRUE(j.Empty());
-  JournalRecord r{.op = "hide", .address = *PciAddress::Parse("0000:00:03.0"),
-                  .stub = "vfio-pci", .original_driver = "e1000e", .step = "unbind",
-                  .persist = true, .persist_created = true, .pid = 7};
+  JournalRecord r{.op = "hide",
+                  .address = *PciAddress::Parse("0000:00:03.0"),
+                  .stub = "vfio-pci",
+                  .original_driver = "e1000e",
+                  .step = "unbind",
+                  .persist = true,
+                  .persist_created = true,
+                  .pid = 7};
   ASSERT_TRUE(j.Write(r));
   r.step = "probe";
   ASSERT_TRUE(j.Write(r));  // updated in place
-  host.WriteFile("var/lib/devpass/journal/0000:00:04.0.json", "{\"op\": \"hide\"");
+  host.WriteFile("var/lib/devpass/journal/0000:00:04.0.json",
+                 "{\"op\": \"hide\"");
   host.WriteFile("var/lib/devpass/journal/0000:00:05.0.json.tmp.99", "junk");
   auto scan = j.List();
   ASSERT_EQ(scan.records.size(), 1u);

@@ -37,31 +37,66 @@ inline void BuildTestHost(FakeHost& h, bool vfio_loaded = true) {
   h.AddDriver("snd_hda_intel", {{0x10de, 0x10f0}});
   h.AddDriver("pcieport", {});
   if (vfio_loaded) h.AddDriver("vfio-pci", {}, "vfio_pci");
-  h.AddDevice({.bdf = "0000:00:00.0", .vendor = 0x8086, .device = 0x29c0,
-               .class_code = 0x060000, .iommu_group = 0});
-  h.AddDevice({.bdf = kRootPort, .vendor = 0x1b36, .device = 0x000c,
-               .class_code = 0x060400, .header_type = 1, .driver = "pcieport",
+  h.AddDevice({.bdf = "0000:00:00.0",
+               .vendor = 0x8086,
+               .device = 0x29c0,
+               .class_code = 0x060000,
+               .iommu_group = 0});
+  h.AddDevice({.bdf = kRootPort,
+               .vendor = 0x1b36,
+               .device = 0x000c,
+               .class_code = 0x060400,
+               .header_type = 1,
+               .driver = "pcieport",
                .iommu_group = 1});
-  h.AddDevice({.bdf = kVga, .vendor = 0x1234, .device = 0x1111,
-               .class_code = 0x030000, .driver = "bochs-drm", .iommu_group = 2,
+  h.AddDevice({.bdf = kVga,
+               .vendor = 0x1234,
+               .device = 0x1111,
+               .class_code = 0x030000,
+               .driver = "bochs-drm",
+               .iommu_group = 2,
                .boot_vga = 1});
-  h.AddDevice({.bdf = kNic, .vendor = 0x8086, .device = 0x10d3, .driver = "e1000e",
+  h.AddDevice({.bdf = kNic,
+               .vendor = 0x8086,
+               .device = 0x10d3,
+               .driver = "e1000e",
                .iommu_group = 3});
-  h.AddDevice({.bdf = kNvme, .vendor = 0x1b36, .device = 0x0010,
-               .class_code = 0x010802, .driver = "nvme", .iommu_group = 4});
-  h.AddDevice({.bdf = kEdu, .vendor = 0x1234, .device = 0x11e8,
-               .class_code = 0x00ff00, .iommu_group = 6});
-  h.AddDevice({.bdf = kNoGroup, .vendor = 0x8086, .device = 0x10d3, .driver = "e1000e"});
-  h.AddDevice({.bdf = kGpu, .vendor = 0x10de, .device = 0x1c82, .class_code = 0x030000,
-               .driver = "nouveau", .iommu_group = 5, .parent = kRootPort,
+  h.AddDevice({.bdf = kNvme,
+               .vendor = 0x1b36,
+               .device = 0x0010,
+               .class_code = 0x010802,
+               .driver = "nvme",
+               .iommu_group = 4});
+  h.AddDevice({.bdf = kEdu,
+               .vendor = 0x1234,
+               .device = 0x11e8,
+               .class_code = 0x00ff00,
+               .iommu_group = 6});
+  h.AddDevice({.bdf = kNoGroup,
+               .vendor = 0x8086,
+               .device = 0x10d3,
+               .driver = "e1000e"});
+  h.AddDevice({.bdf = kGpu,
+               .vendor = 0x10de,
+               .device = 0x1c82,
+               .class_code = 0x030000,
+               .driver = "nouveau",
+               .iommu_group = 5,
+               .parent = kRootPort,
                .boot_vga = 0});
-  h.AddDevice({.bdf = kAudio, .vendor = 0x10de, .device = 0x10f0,
-               .class_code = 0x040300, .driver = "snd_hda_intel", .iommu_group = 5,
+  h.AddDevice({.bdf = kAudio,
+               .vendor = 0x10de,
+               .device = 0x10f0,
+               .class_code = 0x040300,
+               .driver = "snd_hda_intel",
+               .iommu_group = 5,
                .parent = kRootPort});
   // / is mounted from the NVMe's second partition.
   h.MakeDir("sys/devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1/nvme0n1p2");
-  h.WriteFile("sys/devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1/nvme0n1p2/partition",
-              "2\n");
+  h.WriteFile(
+      "sys/devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1/nvme0n1p2/"
+      "partition",
+      "2\n");
   h.Symlink("sys/dev/block/259:2",
             "sys/devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1/nvme0n1p2");
   h.WriteFile("proc/self/mountinfo",

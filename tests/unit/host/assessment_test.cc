@@ -68,9 +68,12 @@ TEST(AssessmentTest, BridgeIsNotAssignableButDoesNotBlockItsGroup) {
 
 TEST(AssessmentTest, HostAndIsaBridgesAreBridgesThoughHeaderTypeZero) {
   FakeHost host;
-  host.AddDevice({.bdf = "0000:00:00.0", .class_code = 0x060000, .iommu_group = 0});
-  host.AddDevice({.bdf = "0000:00:1f.0", .class_code = 0x060100,
-                  .driver = "lpc_ich", .iommu_group = 8});
+  host.AddDevice(
+      {.bdf = "0000:00:00.0", .class_code = 0x060000, .iommu_group = 0});
+  host.AddDevice({.bdf = "0000:00:1f.0",
+                  .class_code = 0x060100,
+                  .driver = "lpc_ich",
+                  .iommu_group = 8});
   auto a = Assess(host);
   for (const char* bdf : {"0000:00:00.0", "0000:00:1f.0"}) {
     EXPECT_FALSE(a[bdf].assignable) << bdf;

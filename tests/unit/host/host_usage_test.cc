@@ -31,15 +31,19 @@ TEST(HostUsageTest, BootVga) {
   h.AddDevice({.bdf = "0000:01:00.0", .class_code = 0x030000, .boot_vga = 0});
   auto u = HostUsage::Scan(h.root());
   ASSERT_TRUE(u);
-  EXPECT_EQ(Details(*u, "0000:00:02.0"), std::vector<std::string>{"boot GPU (boot_vga=1)"});
-  EXPECT_EQ(u->DependenciesOf(A("0000:00:02.0"))[0].kind, HostDependency::Kind::kBootVga);
+  EXPECT_EQ(Details(*u, "0000:00:02.0"),
+            std::vector<std::string>{"boot GPU (boot_vga=1)"});
+  EXPECT_EQ(u->DependenciesOf(A("0000:00:02.0"))[0].kind,
+            HostDependency::Kind::kBootVga);
   EXPECT_TRUE(Details(*u, "0000:01:00.0").empty());
 }
 
 TEST(HostUsageTest, MountedPartitionResolvesToNvme) {
   FakeHost h;
-  h.AddDevice({.bdf = "0000:00:04.0", .class_code = 0x010802, .driver = "nvme"});
-  std::string part = "sys/devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1/nvme0n1p2";
+  h.AddDevice(
+      {.bdf = "0000:00:04.0", .class_code = 0x010802, .driver = "nvme"});
+  std::string part =
+      "sys/devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1/nvme0n1p2";
   h.MakeDir(part);
   h.Symlink("sys/dev/block/259:2", part);
   h.WriteFile("proc/self/mountinfo",
@@ -55,14 +59,17 @@ TEST(HostUsageTest, MountedPartitionResolvesToNvme) {
 
 TEST(HostUsageTest, BtrfsAnonymousDeviceResolvesThroughTheMountSource) {
   FakeHost h;
-  h.AddDevice({.bdf = "0000:00:04.0", .class_code = 0x010802, .driver = "nvme"});
-  std::string part = "sys/devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1/nvme0n1p3";
+  h.AddDevice(
+      {.bdf = "0000:00:04.0", .class_code = 0x010802, .driver = "nvme"});
+  std::string part =
+      "sys/devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1/nvme0n1p3";
   h.MakeDir(part);
   h.WriteFile(part + "/dev", "259:3\n");
   h.Symlink("sys/class/block/nvme0n1p3", part);
   h.Symlink("sys/dev/block/259:3", part);
-  h.WriteFile("proc/self/mountinfo",
-              "22 1 0:30 /@ / rw shared:1 - btrfs /dev/nvme0n1p3 rw,subvol=/@\n");
+  h.WriteFile(
+      "proc/self/mountinfo",
+      "22 1 0:30 /@ / rw shared:1 - btrfs /dev/nvme0n1p3 rw,subvol=/@\n");
   auto u = HostUsage::Scan(h.root());
   ASSERT_TRUE(u);
   EXPECT_EQ(Details(*u, "0000:00:04.0"),
@@ -71,10 +78,15 @@ TEST(HostUsageTest, BtrfsAnonymousDeviceResolvesThroughTheMountSource) {
 
 TEST(HostUsageTest, DeviceMapperFollowsSlavesToBothDisks) {
   FakeHost h;
-  h.AddDevice({.bdf = "0000:00:1f.2", .class_code = 0x010601, .driver = "ahci"});
-  h.AddDevice({.bdf = "0000:00:04.0", .class_code = 0x010802, .driver = "nvme"});
-  std::string sda3 = "sys/devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sda/sda3";
-  std::string nvme = "sys/devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1/nvme0n1p1";
+  h.AddDevice(
+      {.bdf = "0000:00:1f.2", .class_code = 0x010601, .driver = "ahci"});
+  h.AddDevice(
+      {.bdf = "0000:00:04.0", .class_code = 0x010802, .driver = "nvme"});
+  std::string sda3 =
+      "sys/devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/"
+      "block/sda/sda3";
+  std::string nvme =
+      "sys/devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1/nvme0n1p1";
   h.MakeDir(sda3);
   h.MakeDir(nvme);
   // md0 over both, dm-0 (LVM) over md0.
@@ -82,9 +94,11 @@ TEST(HostUsageTest, DeviceMapperFollowsSlavesToBothDisks) {
   h.Symlink("sys/devices/virtual/block/md0/slaves/sda3", sda3);
   h.Symlink("sys/devices/virtual/block/md0/slaves/nvme0n1p1", nvme);
   h.MakeDir("sys/devices/virtual/block/dm-0");
-  h.Symlink("sys/devices/virtual/block/dm-0/slaves/md0", "sys/devices/virtual/block/md0");
+  h.Symlink("sys/devices/virtual/block/dm-0/slaves/md0",
+            "sys/devices/virtual/block/md0");
   h.Symlink("sys/dev/block/253:0", "sys/devices/virtual/block/dm-0");
-  h.WriteFile("proc/self/mountinfo", "22 1 253:0 / /srv\\040data rw - xfs /dev/dm-0 rw\n");
+  h.WriteFile("proc/self/mountinfo",
+              "22 1 253:0 / /srv\\040data rw - xfs /dev/dm-0 rw\n");
   auto u = HostUsage::Scan(h.root());
   ASSERT_TRUE(u);
   EXPECT_EQ(Details(*u, "0000:00:1f.2"),
@@ -95,8 +109,10 @@ TEST(HostUsageTest, DeviceMapperFollowsSlavesToBothDisks) {
 
 TEST(HostUsageTest, SwapPartitionAndSwapFile) {
   FakeHost h;
-  h.AddDevice({.bdf = "0000:00:1f.2", .class_code = 0x010601, .driver = "ahci"});
-  std::string sda3 = "sys/devices/pci0000:00/0000:00:1f.2/ata1/host0/block/sda/sda3";
+  h.AddDevice(
+      {.bdf = "0000:00:1f.2", .class_code = 0x010601, .driver = "ahci"});
+  std::string sda3 =
+      "sys/devices/pci0000:00/0000:00:1f.2/ata1/host0/block/sda/sda3";
   h.MakeDir(sda3);
   h.WriteFile(sda3 + "/dev", "8:3\n");
   h.Symlink("sys/class/block/sda3", sda3);
@@ -107,8 +123,10 @@ TEST(HostUsageTest, SwapPartitionAndSwapFile) {
               "/swapfile file 1048572 0 -3\n");
   auto u = HostUsage::Scan(h.root());
   ASSERT_TRUE(u);
-  ASSERT_EQ(Details(*u, "0000:00:1f.2"), std::vector<std::string>{"swap on sda3"});
-  EXPECT_EQ(u->DependenciesOf(A("0000:00:1f.2"))[0].kind, HostDependency::Kind::kSwap);
+  ASSERT_EQ(Details(*u, "0000:00:1f.2"),
+            std::vector<std::string>{"swap on sda3"});
+  EXPECT_EQ(u->DependenciesOf(A("0000:00:1f.2"))[0].kind,
+            HostDependency::Kind::kSwap);
 }
 
 TEST(HostUsageTest, DefaultRoutesThroughVirtioAndBond) {
@@ -117,10 +135,13 @@ TEST(HostUsageTest, DefaultRoutesThroughVirtioAndBond) {
   h.AddDevice({.bdf = "0000:00:08.0", .driver = "e1000e"});
   h.AddDevice({.bdf = "0000:00:09.0", .driver = "e1000e"});
   h.MakeDir("sys/devices/pci0000:00/0000:00:03.0/virtio0/net/eth0");
-  h.Symlink("sys/class/net/eth0", "sys/devices/pci0000:00/0000:00:03.0/virtio0/net/eth0");
-  h.Symlink("sys/class/net/eth0/device", "sys/devices/pci0000:00/0000:00:03.0/virtio0");
+  h.Symlink("sys/class/net/eth0",
+            "sys/devices/pci0000:00/0000:00:03.0/virtio0/net/eth0");
+  h.Symlink("sys/class/net/eth0/device",
+            "sys/devices/pci0000:00/0000:00:03.0/virtio0");
   for (const char* n : {"eth1", "eth2"}) {
-    std::string bdf = std::string(n) == "eth1" ? "0000:00:08.0" : "0000:00:09.0";
+    std::string bdf =
+        std::string(n) == "eth1" ? "0000:00:08.0" : "0000:00:09.0";
     std::string dir = "sys/devices/pci0000:00/" + bdf + "/net/" + n;
     h.MakeDir(dir);
     h.Symlink(std::string("sys/class/net/") + n, dir);
@@ -131,21 +152,28 @@ TEST(HostUsageTest, DefaultRoutesThroughVirtioAndBond) {
   h.Symlink("sys/devices/virtual/net/bond0/lower_eth1", "sys/class/net/eth1");
   h.Symlink("sys/devices/virtual/net/bond0/lower_eth2", "sys/class/net/eth2");
   h.WriteFile("proc/net/route",
-              "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+              "Iface\tDestination\tGateway "
+              "\tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
               "eth0\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
               "eth0\t0002A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n");
-  h.WriteFile("proc/net/ipv6_route",
-              "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
-              "fe800000000000000000000000000001 00000400 00000001 00000000 00000003 bond0\n"
-              "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
-              "00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 lo\n");
+  h.WriteFile(
+      "proc/net/ipv6_route",
+      "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+      "fe800000000000000000000000000001 00000400 00000001 00000000 00000003 "
+      "bond0\n"
+      "00000000000000000000000000000000 00 00000000000000000000000000000000 00 "
+      "00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 "
+      "lo\n");
   auto u = HostUsage::Scan(h.root());
   ASSERT_TRUE(u);
-  EXPECT_EQ(Details(*u, "0000:00:03.0"), std::vector<std::string>{"default route via eth0"});
-  EXPECT_EQ(Details(*u, "0000:00:08.0"),
-            std::vector<std::string>{"default route via bond0 (through eth1, eth2)"});
-  EXPECT_EQ(Details(*u, "0000:00:09.0"),
-            std::vector<std::string>{"default route via bond0 (through eth1, eth2)"});
+  EXPECT_EQ(Details(*u, "0000:00:03.0"),
+            std::vector<std::string>{"default route via eth0"});
+  EXPECT_EQ(
+      Details(*u, "0000:00:08.0"),
+      std::vector<std::string>{"default route via bond0 (through eth1, eth2)"});
+  EXPECT_EQ(
+      Details(*u, "0000:00:09.0"),
+      std::vector<std::string>{"default route via bond0 (through eth1, eth2)"});
   EXPECT_EQ(u->all().size(), 3u);
 }
 

@@ -22,17 +22,32 @@ TEST(IommuGroupTest, StubDriversIncludeVfioVariants) {
 
 TEST(IommuGroupTest, ReadsMembersWithBridgeAndHostUse) {
   FakeHost h;
-  h.AddDevice({.bdf = "0000:00:01.0", .class_code = 0x060400, .header_type = 1,
-               .driver = "pcieport", .iommu_group = 5});
-  h.AddDevice({.bdf = "0000:01:00.0", .class_code = 0x030000, .driver = "nouveau",
-               .iommu_group = 5, .parent = "0000:00:01.0"});
-  h.AddDevice({.bdf = "0000:01:00.1", .class_code = 0x040300, .driver = "vfio-pci",
-               .iommu_group = 5, .parent = "0000:00:01.0"});
-  h.AddDevice({.bdf = "0000:01:00.2", .class_code = 0x0c0330, .iommu_group = 5,
+  h.AddDevice({.bdf = "0000:00:01.0",
+               .class_code = 0x060400,
+               .header_type = 1,
+               .driver = "pcieport",
+               .iommu_group = 5});
+  h.AddDevice({.bdf = "0000:01:00.0",
+               .class_code = 0x030000,
+               .driver = "nouveau",
+               .iommu_group = 5,
+               .parent = "0000:00:01.0"});
+  h.AddDevice({.bdf = "0000:01:00.1",
+               .class_code = 0x040300,
+               .driver = "vfio-pci",
+               .iommu_group = 5,
+               .parent = "0000:00:01.0"});
+  h.AddDevice({.bdf = "0000:01:00.2",
+               .class_code = 0x0c0330,
+               .iommu_group = 5,
                .parent = "0000:00:01.0"});
   // A bridge by header type alone (multifunction bit set), no driver.
-  h.AddDevice({.bdf = "0000:01:00.3", .class_code = 0x068000, .header_type = 0x81,
-               .driver = "shpchp", .iommu_group = 5, .parent = "0000:00:01.0"});
+  h.AddDevice({.bdf = "0000:01:00.3",
+               .class_code = 0x068000,
+               .header_type = 0x81,
+               .driver = "shpchp",
+               .iommu_group = 5,
+               .parent = "0000:00:01.0"});
   auto g = ReadIommuGroup(h.root(), A("0000:01:00.0"));
   ASSERT_TRUE(g) << g.error().ToString();
   ASSERT_TRUE(g->has_value());
@@ -70,7 +85,8 @@ TEST(IommuGroupTest, NoGroupAndMissingDevice) {
 
 TEST(IommuGroupTest, IsBridge) {
   FakeHost h;
-  h.AddDevice({.bdf = "0000:00:01.0", .class_code = 0x060400, .header_type = 1});
+  h.AddDevice(
+      {.bdf = "0000:00:01.0", .class_code = 0x060400, .header_type = 1});
   h.AddDevice({.bdf = "0000:00:03.0"});
   EXPECT_TRUE(*IsBridge(h.root(), A("0000:00:01.0")));
   EXPECT_FALSE(*IsBridge(h.root(), A("0000:00:03.0")));

@@ -105,9 +105,9 @@ TEST(ReadinessTest, NoIommuAtAllFailsWithFirmwareAndCmdlineFixes) {
   EXPECT_EQ(Get(findings, kCheckInterruptRemapping).status,
             FindingStatus::kFail);
   // iommu=pt tunes an active IOMMU: no finding about it while the IOMMU is off.
-  EXPECT_TRUE(std::none_of(findings.begin(), findings.end(), [](const Finding& f) {
-    return f.id == kCheckIommuPassthrough;
-  }));
+  EXPECT_TRUE(std::none_of(
+      findings.begin(), findings.end(),
+      [](const Finding& f) { return f.id == kCheckIommuPassthrough; }));
   for (const auto& f : findings) {
     if (f.status != FindingStatus::kPass) {
       EXPECT_FALSE(f.fix.empty()) << f.id;

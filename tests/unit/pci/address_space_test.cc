@@ -2,6 +2,8 @@
 // ranges from inside an access (a guest moving a BAR through 0xCF8/0xCFC),
 // and vCPU-like threads dispatching while ranges come and go.
 
+#include "pci/address_space.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,8 +13,6 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include "pci/address_space.h"
 
 namespace devpass::pci {
 namespace {
@@ -65,16 +65,19 @@ TEST(AddressSpaceRemove, OnlyByTheBaseOfARange) {
 
 TEST(AddressSpaceOverlap, NamesTheRangeInTheWay) {
   AddressSpace space("MMIO");
-  ASSERT_TRUE(space.Add(0x2000, 0x1000, std::make_shared<Fixed>(1), "msix table"));
+  ASSERT_TRUE(
+      space.Add(0x2000, 0x1000, std::make_shared<Fixed>(1), "msix table"));
   auto o = space.FindOverlap(0x2fff, 2);
   ASSERT_TRUE(o);
   EXPECT_EQ(o->name, "msix table");
   EXPECT_EQ(o->base, 0x2000u);
   EXPECT_EQ(o->size, 0x1000u);
-  EXPECT_TRUE(space.FindOverlap(0x1000, 0x1000) == std::nullopt);  // adjacent below
-  EXPECT_TRUE(space.FindOverlap(0x3000, 0x1000) == std::nullopt);  // adjacent above
-  EXPECT_TRUE(space.FindOverlap(0x0, 0x10000));                     // covers it
-  EXPECT_TRUE(space.FindOverlap(0x2000, 0) == std::nullopt);        // empty
+  EXPECT_TRUE(space.FindOverlap(0x1000, 0x1000) ==
+              std::nullopt);  // adjacent below
+  EXPECT_TRUE(space.FindOverlap(0x3000, 0x1000) ==
+              std::nullopt);                                  // adjacent above
+  EXPECT_TRUE(space.FindOverlap(0x0, 0x10000));               // covers it
+  EXPECT_TRUE(space.FindOverlap(0x2000, 0) == std::nullopt);  // empty
 }
 
 // A BAR that moves itself when the guest writes its new base, as a config
@@ -113,7 +116,8 @@ TEST(AddressSpaceReentry, HandlerMovesItsOwnRangeAndOneInTheOtherSpace) {
   EXPECT_EQ(ReadByte(pio, 0xd100), 0x22);
 }
 
-TEST(AddressSpaceReentry, HandlerRemovesItselfAndTheLastReferenceOutlivesTheCall) {
+TEST(AddressSpaceReentry,
+     HandlerRemovesItselfAndTheLastReferenceOutlivesTheCall) {
   AddressSpace space("MMIO");
   auto dev = std::make_shared<Fixed>(0x44);
   std::weak_ptr<Fixed> weak = dev;
@@ -139,7 +143,9 @@ class RemovesOnDestruction : public Fixed {
  public:
   RemovesOnDestruction(AddressSpace& space, uint64_t other)
       : Fixed(0), space_(space), other_(other) {}
-  ~RemovesOnDestruction() override { result = space_.Remove(other_).has_value(); }
+  ~RemovesOnDestruction() override {
+    result = space_.Remove(other_).has_value();
+  }
   static inline bool result = true;
 
  private:
@@ -149,8 +155,8 @@ class RemovesOnDestruction : public Fixed {
 
 TEST(AddressSpaceClear, HandlersDieOutsideTheLock) {
   AddressSpace space("I/O port");
-  ASSERT_TRUE(space.Add(0x100, 1, std::make_shared<RemovesOnDestruction>(space, 0x200),
-                        "a"));
+  ASSERT_TRUE(space.Add(
+      0x100, 1, std::make_shared<RemovesOnDestruction>(space, 0x200), "a"));
   ASSERT_TRUE(space.Add(0x200, 1, std::make_shared<Fixed>(0), "b"));
   space.Clear();  // would deadlock if handlers were destroyed under the lock
   EXPECT_FALSE(RemovesOnDestruction::result);  // Clear took "b" already
@@ -162,7 +168,8 @@ TEST(AddressSpaceClear, HandlersDieOutsideTheLock) {
 TEST(AddressSpaceConcurrency, DispatchWhileRangesComeAndGo) {
   AddressSpace space("MMIO");
   auto dev = std::make_shared<Fixed>(0x5a);
-  ASSERT_TRUE(space.Add(0x10000, 0x1000, std::make_shared<Fixed>(0x77), "fixed"));
+  ASSERT_TRUE(
+      space.Add(0x10000, 0x1000, std::make_shared<Fixed>(0x77), "fixed"));
   std::atomic<bool> done{false};
   std::atomic<int> bad{0};
   std::atomic<long> hits{0}, reads{0};
@@ -181,7 +188,8 @@ TEST(AddressSpaceConcurrency, DispatchWhileRangesComeAndGo) {
   }
   // At least 20000 moves, and on until the readers (which a 2-core machine
   // may schedule before or after the moves) found the moving range often.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(30);
   for (int i = 0; i < 20000 || hits.load() < 1000; ++i) {
     if (std::chrono::steady_clock::now() > deadline) break;  // fails below
     const uint64_t from = (i % 2) ? 0x30000 : 0x20000;

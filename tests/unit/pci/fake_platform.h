@@ -66,7 +66,8 @@ class FakePlatform : public GuestPlatform {
                                   std::string) override {
     return Add(Live{Kind::kPio, port, size, nullptr, std::move(handler)});
   }
-  Result<std::unique_ptr<MsiRoute>> RouteMsi(int eventfd, const MsiMessage& m) override {
+  Result<std::unique_ptr<MsiRoute>> RouteMsi(int eventfd,
+                                             const MsiMessage& m) override {
     if (!ApicAddress(m.address)) {
       return MakeError(ErrorCode::kUnsafe, "not a local APIC address");
     }
@@ -77,7 +78,8 @@ class FakePlatform : public GuestPlatform {
     live[id] = l;
     return std::unique_ptr<MsiRoute>(new Route(this, id));
   }
-  Result<RegistrationPtr> RouteIntx(int trigger_fd, int resample_fd, uint32_t gsi) override {
+  Result<RegistrationPtr> RouteIntx(int trigger_fd, int resample_fd,
+                                    uint32_t gsi) override {
     Live l{Kind::kIntx, gsi};
     l.fd = trigger_fd;
     l.resample_fd = resample_fd;
@@ -85,7 +87,9 @@ class FakePlatform : public GuestPlatform {
   }
 
  private:
-  static bool ApicAddress(uint64_t a) { return a >= 0xfee00000 && a < 0xfef00000; }
+  static bool ApicAddress(uint64_t a) {
+    return a >= 0xfee00000 && a < 0xfef00000;
+  }
 
   class Reg : public Registration {
    public:
@@ -115,12 +119,14 @@ class FakePlatform : public GuestPlatform {
 
   Status CheckFree(uint64_t gpa, uint64_t size, const std::string& name) {
     if (gpa < ram_end) {
-      return MakeError(ErrorCode::kConflict, fmt::format("{} would cover guest RAM", name));
+      return MakeError(ErrorCode::kConflict,
+                       fmt::format("{} would cover guest RAM", name));
     }
     for (const auto& [id, l] : live) {
-      if ((l.kind == Kind::kMemory || l.kind == Kind::kMmio) && gpa < l.base + l.size &&
-          l.base < gpa + size) {
-        return MakeError(ErrorCode::kConflict, fmt::format("{} overlaps another range", name));
+      if ((l.kind == Kind::kMemory || l.kind == Kind::kMmio) &&
+          gpa < l.base + l.size && l.base < gpa + size) {
+        return MakeError(ErrorCode::kConflict,
+                         fmt::format("{} overlaps another range", name));
       }
     }
     return Ok();

@@ -54,9 +54,10 @@ TEST(AddressSpace, RejectsOverlapsOnEitherSideAndEmptyRanges) {
   auto before = space.Add(0xf8, 0x9, dev, "b");  // ends at 0x100
   ASSERT_FALSE(before);
   EXPECT_EQ(before.error().code, ErrorCode::kConflict);
-  EXPECT_NE(before.error().message.find("overlaps a at 0x100-0x10f"), std::string::npos)
+  EXPECT_NE(before.error().message.find("overlaps a at 0x100-0x10f"),
+            std::string::npos)
       << before.error().message;
-  EXPECT_FALSE(space.Add(0x10f, 1, dev, "c"));   // last byte
+  EXPECT_FALSE(space.Add(0x10f, 1, dev, "c"));     // last byte
   EXPECT_FALSE(space.Add(0x0, 0x1000, dev, "d"));  // covers it
   EXPECT_FALSE(space.Add(0x200, 0, dev, "empty"));
   EXPECT_FALSE(space.Add(~0ull - 1, 4, dev, "wraps"));
@@ -147,7 +148,8 @@ TEST(PciBus, SlotsAreCheckedAndNotShared) {
   EXPECT_TRUE(bus.Add(3, 0, std::make_shared<HostBridge>()));
   auto taken = bus.Add(3, 0, std::make_shared<HostBridge>());
   ASSERT_FALSE(taken);
-  EXPECT_NE(taken.error().message.find("00:03.0 is already taken"), std::string::npos);
+  EXPECT_NE(taken.error().message.find("00:03.0 is already taken"),
+            std::string::npos);
   EXPECT_FALSE(bus.Add(32, 0, std::make_shared<HostBridge>()));
   EXPECT_FALSE(bus.Add(0, 8, std::make_shared<HostBridge>()));
   EXPECT_NE(bus.Get(0, 3, 0), nullptr);

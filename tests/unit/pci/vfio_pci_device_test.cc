@@ -3,6 +3,8 @@
 // attempts to put BARs where they must not go, MSI/MSI-X emulation and
 // routing, INTx, teardown.
 
+#include "pci/vfio_pci_device.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <linux/pci_regs.h>
@@ -10,7 +12,6 @@
 
 #include "../vfio/vfio_test_env.h"
 #include "fake_platform.h"
-#include "pci/vfio_pci_device.h"
 #include "vfio/container.h"
 
 namespace devpass::pci {
@@ -25,7 +26,8 @@ constexpr uint64_t kMmio32 = 0xc0000000;
 constexpr uint64_t kMmio64 = 0x100000000ull;
 
 BarWindows Windows() {
-  return BarWindows{kMmio32, 0xfec00000, kMmio64, kMmio64 + (64ull << 30), 0xc000, 0x10000};
+  return BarWindows{kMmio32, 0xfec00000, kMmio64, kMmio64 + (64ull << 30),
+                    0xc000,  0x10000};
 }
 
 class VfioPciDeviceTest : public ::testing::Test {
@@ -136,7 +138,8 @@ TEST_F(VfioPciDeviceTest, DecodeOnMapsTheBarStraightIntoTheGuest) {
   EXPECT_EQ(mem[0].size, 1u << 20);
   EXPECT_TRUE(platform_.Of(Kind::kMmio).empty());  // nothing traps
   // Bus master reaches the device; the guest's view shows what it wrote.
-  EXPECT_EQ(DeviceConfig(kEdu)[PCI_COMMAND], PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+  EXPECT_EQ(DeviceConfig(kEdu)[PCI_COMMAND],
+            PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
   EXPECT_EQ(Read16(PCI_COMMAND), PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
   Write16(PCI_COMMAND, 0);
   EXPECT_TRUE(platform_.Of(Kind::kMemory).empty());
@@ -158,12 +161,14 @@ TEST_F(VfioPciDeviceTest, ABarMovedOntoGuestRamIsNotMapped) {
   Make(kEdu, vfio::FakeEduDevice(kEdu));
   Place();
   Write16(PCI_COMMAND, PCI_COMMAND_MEMORY);
-  Write32(PCI_BASE_ADDRESS_0, 0x01000000);  // 16 MiB: guest RAM, outside the windows
+  Write32(PCI_BASE_ADDRESS_0,
+          0x01000000);  // 16 MiB: guest RAM, outside the windows
   EXPECT_TRUE(platform_.Of(Kind::kMemory).empty());
   EXPECT_FALSE(dev_->BarLive(0));
   EXPECT_EQ(dev_->stats().refused_bars, 1u);
   ASSERT_FALSE(platform_.log.empty());
-  EXPECT_THAT(platform_.log.back(), HasSubstr("outside the guest's PCI windows"));
+  EXPECT_THAT(platform_.log.back(),
+              HasSubstr("outside the guest's PCI windows"));
   // Back in the window: mapped again.
   Write32(PCI_BASE_ADDRESS_0, static_cast<uint32_t>(kMmio32));
   EXPECT_TRUE(dev_->BarLive(0));
@@ -192,8 +197,10 @@ TEST_F(VfioPciDeviceTest, CapabilitiesKeepPmAndPcieAndUnlinkTheRest) {
   Make(kNvme, spec);
   EXPECT_TRUE(Read16(PCI_STATUS) & PCI_STATUS_CAP_LIST);
   std::vector<uint8_t> ids;
-  for (uint8_t at = Read8(PCI_CAPABILITY_LIST); at; at = Read8(at + 1)) ids.push_back(Read8(at));
-  EXPECT_EQ(ids, (std::vector<uint8_t>{PCI_CAP_ID_PM, PCI_CAP_ID_MSIX, PCI_CAP_ID_EXP}));
+  for (uint8_t at = Read8(PCI_CAPABILITY_LIST); at; at = Read8(at + 1))
+    ids.push_back(Read8(at));
+  EXPECT_EQ(ids, (std::vector<uint8_t>{PCI_CAP_ID_PM, PCI_CAP_ID_MSIX,
+                                       PCI_CAP_ID_EXP}));
   EXPECT_EQ(Read8(0x70), 0);  // the hidden one's header reads as nothing
 }
 
@@ -265,11 +272,12 @@ TEST_F(VfioPciDeviceTest, MsixVectorsFollowTheEmulatedTable) {
   const uint64_t table = dev_->BarAddress(0) + 0x2000;
   Write16(0x52, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
   ASSERT_EQ(Enables(VFIO_PCI_MSIX_IRQ_INDEX).size(), 1u);
-  EXPECT_EQ(Enables(VFIO_PCI_MSIX_IRQ_INDEX)[0].count, 8u);  // all vectors at once
+  EXPECT_EQ(Enables(VFIO_PCI_MSIX_IRQ_INDEX)[0].count,
+            8u);                                  // all vectors at once
   EXPECT_TRUE(platform_.Of(Kind::kMsi).empty());  // everything masked
   TableWrite(table + 16 * 3 + 0, 0xfee00000);
   TableWrite(table + 16 * 3 + 8, 0x31);
-  TableWrite(table + 16 * 3 + 12, 0);  // unmask vector 3
+  TableWrite(table + 16 * 3 + 12, 0);             // unmask vector 3
   EXPECT_TRUE(platform_.Of(Kind::kMsi).empty());  // function still masked
   Write16(0x52, PCI_MSIX_FLAGS_ENABLE);
   auto msi = platform_.Of(Kind::kMsi);
@@ -312,7 +320,8 @@ TEST(BarAllocatorTest, NaturalAlignmentAnd64BitAbove4G) {
   VirtualBar wide{{2, Bar::Kind::kMem64, 1ull << 30, true}, 2};
   VirtualBar io{{4, Bar::Kind::kIo, 0x20, false}, 4};
   EXPECT_EQ(*alloc.Allocate(small, "d"), kMmio32);
-  EXPECT_EQ(*alloc.Allocate(big, "d"), kMmio32 + (1 << 20));  // page, then 1 MiB aligned
+  EXPECT_EQ(*alloc.Allocate(big, "d"),
+            kMmio32 + (1 << 20));  // page, then 1 MiB aligned
   EXPECT_EQ(*alloc.Allocate(wide, "d"), kMmio64);
   EXPECT_EQ(*alloc.Allocate(io, "d"), 0xc000u);
   VirtualBar huge{{3, Bar::Kind::kMem32, 2ull << 30, false}, 3};

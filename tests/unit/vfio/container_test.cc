@@ -1,11 +1,12 @@
 // Container and Group: the setup order, group sharing, TYPE1 fallback, and
 // the errors that tell the user what to do.
 
+#include "vfio/container.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <linux/vfio.h>
 
-#include "vfio/container.h"
 #include "vfio_test_env.h"
 
 namespace devpass::vfio {
@@ -34,15 +35,18 @@ TEST(ContainerTest, SetupFollowsTheKernelsOrder) {
   env.AddHidden(kEdu, 7, FakeEduDevice(kEdu));
   auto session = OpenVfioDevice(env.api, env.root(), Addr(kEdu));
   ASSERT_TRUE(session) << session.error().ToString();
-  EXPECT_THAT(SetupCalls(*env.api),
-              ElementsAre("open /dev/vfio/vfio -> 100", "GET_API_VERSION 100",
-                          "open /dev/vfio/7 -> 101", "GROUP_GET_STATUS 101",
-                          "GROUP_SET_CONTAINER 101 100", "SET_IOMMU 100 type=3",
-                          "IOMMU_GET_INFO 100", "GET_DEVICE_FD 101 0000:00:03.0 -> 102",
-                          "DEVICE_GET_INFO 102"));
-  EXPECT_EQ(session->container->iommu_type(), static_cast<uint32_t>(VFIO_TYPE1v2_IOMMU));
+  EXPECT_THAT(
+      SetupCalls(*env.api),
+      ElementsAre("open /dev/vfio/vfio -> 100", "GET_API_VERSION 100",
+                  "open /dev/vfio/7 -> 101", "GROUP_GET_STATUS 101",
+                  "GROUP_SET_CONTAINER 101 100", "SET_IOMMU 100 type=3",
+                  "IOMMU_GET_INFO 100", "GET_DEVICE_FD 101 0000:00:03.0 -> 102",
+                  "DEVICE_GET_INFO 102"));
+  EXPECT_EQ(session->container->iommu_type(),
+            static_cast<uint32_t>(VFIO_TYPE1v2_IOMMU));
   EXPECT_EQ(session->container->name(), "vfio-type1v2");
-  EXPECT_THAT(session->container->extensions(), ElementsAre("TYPE1", "TYPE1v2", "UNMAP_ALL"));
+  EXPECT_THAT(session->container->extensions(),
+              ElementsAre("TYPE1", "TYPE1v2", "UNMAP_ALL"));
   EXPECT_EQ(session->device.group().number(), 7);
   EXPECT_EQ(session->device.regions().size(), 9u);
   EXPECT_EQ(session->device.irqs().size(), 5u);
@@ -101,13 +105,15 @@ TEST(ContainerTest, WrongApiVersionIsRefused) {
 
 TEST(ContainerErrorsTest, DeviceNotHiddenSaysRunDevpassHide) {
   VfioTestEnv env;
-  env.host.AddDevice({.bdf = "0000:05:00.0", .driver = "e1000e", .iommu_group = 9});
+  env.host.AddDevice(
+      {.bdf = "0000:05:00.0", .driver = "e1000e", .iommu_group = 9});
   auto s = OpenVfioDevice(env.api, env.root(), Addr("0000:05:00.0"));
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, ErrorCode::kConflict);
   EXPECT_THAT(s.error().message, HasSubstr("bound to e1000e, not vfio-pci"));
   EXPECT_THAT(s.error().message, HasSubstr("run `devpass hide 0000:05:00.0`"));
-  EXPECT_TRUE(env.api->log.empty()) << "nothing VFIO is touched before the checks pass";
+  EXPECT_TRUE(env.api->log.empty())
+      << "nothing VFIO is touched before the checks pass";
 
   env.host.AddDevice({.bdf = "0000:06:00.0", .iommu_group = 10});
   auto unbound = OpenVfioDevice(env.api, env.root(), Addr("0000:06:00.0"));
@@ -147,12 +153,15 @@ TEST(ContainerErrorsTest, RealKernelApiOnAFakeRootFailsCleanly) {
   auto s = OpenVfioDevice(NewKernelVfioApi(), env.root(), Addr(kEdu));
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().sys_errno, ENOENT);
-  EXPECT_THAT(s.error().message, HasSubstr("does not exist: the VFIO driver is not loaded"));
+  EXPECT_THAT(s.error().message,
+              HasSubstr("does not exist: the VFIO driver is not loaded"));
 }
 
 TEST(ContainerErrorsTest, GroupNodeMissingOrForbiddenOrBusy) {
   VfioTestEnv env;
-  env.host.AddDevice({.bdf = kEdu, .driver = "vfio-pci", .iommu_group = 8});  // no fake group 8
+  env.host.AddDevice({.bdf = kEdu,
+                      .driver = "vfio-pci",
+                      .iommu_group = 8});  // no fake group 8
   auto missing = OpenVfioDevice(env.api, env.root(), Addr(kEdu));
   ASSERT_FALSE(missing);
   EXPECT_THAT(missing.error().message, HasSubstr("/dev/vfio/8 does not exist"));
@@ -163,19 +172,22 @@ TEST(ContainerErrorsTest, GroupNodeMissingOrForbiddenOrBusy) {
   auto denied = OpenVfioDevice(env2.api, env2.root(), Addr(kEdu));
   ASSERT_FALSE(denied);
   EXPECT_EQ(denied.error().code, ErrorCode::kPermissionDenied);
-  EXPECT_THAT(denied.error().message, HasSubstr("run as root or chown the group node"));
+  EXPECT_THAT(denied.error().message,
+              HasSubstr("run as root or chown the group node"));
 
   env2.api->FailNext("OPEN_GROUP", EBUSY);
   auto busy = OpenVfioDevice(env2.api, env2.root(), Addr(kEdu));
   ASSERT_FALSE(busy);
   EXPECT_EQ(busy.error().code, ErrorCode::kBusy);
-  EXPECT_THAT(busy.error().message, HasSubstr("already open in another process"));
+  EXPECT_THAT(busy.error().message,
+              HasSubstr("already open in another process"));
 }
 
 TEST(ContainerErrorsTest, NonViableGroupNamesTheBlockingMembers) {
   VfioTestEnv env;
   env.AddHidden("0000:01:00.0", 3, FakeMsixDevice("0000:01:00.0"));
-  env.host.AddDevice({.bdf = "0000:01:00.1", .driver = "e1000e", .iommu_group = 3});
+  env.host.AddDevice(
+      {.bdf = "0000:01:00.1", .driver = "e1000e", .iommu_group = 3});
   env.api->SetGroupViable(3, false);
   auto s = OpenVfioDevice(env.api, env.root(), Addr("0000:01:00.0"));
   ASSERT_FALSE(s);
@@ -195,7 +207,8 @@ TEST(ContainerErrorsTest, SetIommuEpermMeansNoInterruptRemapping) {
   EXPECT_EQ(s.error().code, ErrorCode::kUnsafe);
   EXPECT_EQ(s.error().sys_errno, EPERM);
   EXPECT_THAT(s.error().message, HasSubstr("interrupt remapping"));
-  EXPECT_THAT(s.error().message, HasSubstr("allow_unsafe_interrupts=1 at your own risk"));
+  EXPECT_THAT(s.error().message,
+              HasSubstr("allow_unsafe_interrupts=1 at your own risk"));
   // The group was detached again and everything closed.
   EXPECT_EQ(env.api->Calls("GROUP_UNSET_CONTAINER").size(), 1u);
   EXPECT_EQ(env.api->open_fds(), 0u);

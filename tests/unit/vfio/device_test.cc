@@ -56,8 +56,11 @@ TEST_F(DeviceTest, ConfigSpaceReadsAndWritesThroughTheConfigRegion) {
   Device& dev = Open(kEdu, FakeEduDevice(kEdu));
   EXPECT_EQ(*dev.ReadConfig16(PCI_VENDOR_ID), 0x1234);
   EXPECT_EQ(*dev.ReadConfig16(PCI_DEVICE_ID), 0x11e8);
-  ASSERT_TRUE(dev.WriteConfig16(PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER));
-  EXPECT_EQ(env_.api->RegionData(kEdu, VFIO_PCI_CONFIG_REGION_INDEX)[PCI_COMMAND], 0x06);
+  ASSERT_TRUE(
+      dev.WriteConfig16(PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER));
+  EXPECT_EQ(
+      env_.api->RegionData(kEdu, VFIO_PCI_CONFIG_REGION_INDEX)[PCI_COMMAND],
+      0x06);
   EXPECT_EQ(*dev.ReadConfig32(0), 0x11e81234u);
   auto beyond = dev.ReadConfig32(0x100);  // edu has 256 bytes of config space
   ASSERT_FALSE(beyond);
@@ -96,9 +99,11 @@ TEST_F(DeviceTest, SparseAreasLimitWhatCanBeMapped) {
   ASSERT_TRUE(pba);
   // The table page is still reachable with pread/pwrite.
   uint32_t word = 0xdeadbeef;
-  ASSERT_TRUE(dev.WriteRegion(0, 0x2000, {reinterpret_cast<uint8_t*>(&word), 4}));
+  ASSERT_TRUE(
+      dev.WriteRegion(0, 0x2000, {reinterpret_cast<uint8_t*>(&word), 4}));
   uint32_t back = 0;
-  ASSERT_TRUE(dev.ReadRegion(0, 0x2000, {reinterpret_cast<uint8_t*>(&back), 4}));
+  ASSERT_TRUE(
+      dev.ReadRegion(0, 0x2000, {reinterpret_cast<uint8_t*>(&back), 4}));
   EXPECT_EQ(back, 0xdeadbeefu);
 }
 
@@ -110,19 +115,23 @@ TEST_F(DeviceTest, IntxWithUnmaskEventfdAndManualUnmask) {
   ASSERT_EQ(env_.api->irq_sets.size(), 2u);
   const IrqSet& t = env_.api->irq_sets[0];
   EXPECT_EQ(t.index, static_cast<uint32_t>(VFIO_PCI_INTX_IRQ_INDEX));
-  EXPECT_EQ(t.flags, static_cast<uint32_t>(VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER));
+  EXPECT_EQ(t.flags, static_cast<uint32_t>(VFIO_IRQ_SET_DATA_EVENTFD |
+                                           VFIO_IRQ_SET_ACTION_TRIGGER));
   EXPECT_THAT(t.eventfds, ElementsAre(trigger.fd()));
   const IrqSet& u = env_.api->irq_sets[1];
-  EXPECT_EQ(u.flags, static_cast<uint32_t>(VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_UNMASK));
+  EXPECT_EQ(u.flags, static_cast<uint32_t>(VFIO_IRQ_SET_DATA_EVENTFD |
+                                           VFIO_IRQ_SET_ACTION_UNMASK));
   EXPECT_THAT(u.eventfds, ElementsAre(unmask.fd()));
 
   ASSERT_TRUE(env_.api->FireIrq(kEdu, VFIO_PCI_INTX_IRQ_INDEX));
   EXPECT_EQ(*trigger.Consume(), 1u);
   EXPECT_TRUE(env_.api->intx_masked(kEdu));
-  EXPECT_FALSE(env_.api->FireIrq(kEdu, VFIO_PCI_INTX_IRQ_INDEX)) << "masked until unmasked";
+  EXPECT_FALSE(env_.api->FireIrq(kEdu, VFIO_PCI_INTX_IRQ_INDEX))
+      << "masked until unmasked";
   ASSERT_TRUE(dev.UnmaskIntx());
   EXPECT_EQ(env_.api->irq_sets.back().flags,
-            static_cast<uint32_t>(VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK));
+            static_cast<uint32_t>(VFIO_IRQ_SET_DATA_NONE |
+                                  VFIO_IRQ_SET_ACTION_UNMASK));
   EXPECT_TRUE(env_.api->FireIrq(kEdu, VFIO_PCI_INTX_IRQ_INDEX));
   ASSERT_TRUE(dev.MaskIntx());
   EXPECT_TRUE(env_.api->intx_masked(kEdu));
@@ -154,9 +163,12 @@ TEST_F(DeviceTest, MsixVectorGrowthUnderNoresizeReenablesTheBlock) {
   Device& dev = Open(kNvme, FakeMsixDevice(kNvme, 8, /*msix_noresize=*/true));
   EventFd a = NewEventFd(), b = NewEventFd(), c = NewEventFd();
   ASSERT_TRUE(dev.SetVector(VFIO_PCI_MSIX_IRQ_INDEX, 0, a.fd()));
-  ASSERT_TRUE(dev.SetVector(VFIO_PCI_MSIX_IRQ_INDEX, 2, b.fd()));  // grows: 1 -> 3
-  ASSERT_TRUE(dev.SetVector(VFIO_PCI_MSIX_IRQ_INDEX, 1, c.fd()));  // inside: in place
-  ASSERT_TRUE(dev.SetVector(VFIO_PCI_MSIX_IRQ_INDEX, 0, -1));      // detach vector 0
+  ASSERT_TRUE(
+      dev.SetVector(VFIO_PCI_MSIX_IRQ_INDEX, 2, b.fd()));  // grows: 1 -> 3
+  ASSERT_TRUE(
+      dev.SetVector(VFIO_PCI_MSIX_IRQ_INDEX, 1, c.fd()));  // inside: in place
+  ASSERT_TRUE(
+      dev.SetVector(VFIO_PCI_MSIX_IRQ_INDEX, 0, -1));  // detach vector 0
   EXPECT_THAT(env_.api->Calls("SET_IRQS"),
               ElementsAre("SET_IRQS 102 index=2 start=0 count=1 flags=0x24",
                           "SET_IRQS 102 index=2 start=0 count=0 flags=0x21",
@@ -208,7 +220,8 @@ TEST_F(DeviceTest, ErrAndReqIndexesUseEventfdsToo) {
   ASSERT_TRUE(dev.EnableVectors(VFIO_PCI_ERR_IRQ_INDEX, fds));
   ASSERT_TRUE(dev.EnableVectors(VFIO_PCI_REQ_IRQ_INDEX, fds));
   EXPECT_EQ(dev.enabled_vectors(VFIO_PCI_ERR_IRQ_INDEX), 1u);
-  auto msi = dev.EnableVectors(VFIO_PCI_MSI_IRQ_INDEX, fds);  // it has MSI-X only
+  auto msi =
+      dev.EnableVectors(VFIO_PCI_MSI_IRQ_INDEX, fds);  // it has MSI-X only
   ASSERT_FALSE(msi);
   EXPECT_THAT(msi.error().message, HasSubstr("has no MSI interrupts"));
 }

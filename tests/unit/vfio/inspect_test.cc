@@ -1,10 +1,11 @@
 // `devpass inspect`'s report, built from the fake.
 
+#include "vfio/inspect.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "vfio/container.h"
-#include "vfio/inspect.h"
 #include "vfio_test_env.h"
 
 namespace devpass::vfio {
@@ -37,7 +38,8 @@ TEST_F(InspectTest, JsonDescribesRegions) {
   ASSERT_EQ(regions.size(), 10u);
   EXPECT_EQ(regions[0]["name"], "BAR0");
   EXPECT_EQ(regions[0]["size"], 0x4000);
-  EXPECT_EQ(regions[0]["flags"], nlohmann::json({"read", "write", "mmap", "caps"}));
+  EXPECT_EQ(regions[0]["flags"],
+            nlohmann::json({"read", "write", "mmap", "caps"}));
   ASSERT_EQ(regions[0]["mmap_areas"].size(), 2u);
   EXPECT_EQ(regions[0]["mmap_areas"][1]["offset"], "0x3000");
   EXPECT_EQ(regions[2]["msix_mappable"], true);
@@ -51,7 +53,8 @@ TEST_F(InspectTest, JsonDescribesIrqsResetIommuAndMsix) {
   const auto& irqs = report_["irqs"];
   ASSERT_EQ(irqs.size(), 5u);
   EXPECT_EQ(irqs[0]["name"], "INTx");
-  EXPECT_EQ(irqs[0]["flags"], nlohmann::json({"eventfd", "maskable", "automasked"}));
+  EXPECT_EQ(irqs[0]["flags"],
+            nlohmann::json({"eventfd", "maskable", "automasked"}));
   EXPECT_EQ(irqs[2]["name"], "MSI-X");
   EXPECT_EQ(irqs[2]["count"], 64);
   EXPECT_EQ(irqs[2]["flags"], nlohmann::json({"eventfd", "noresize"}));
@@ -86,11 +89,17 @@ TEST_F(InspectTest, JsonDescribesIrqsResetIommuAndMsix) {
 TEST_F(InspectTest, TextViewShowsTheSameFacts) {
   std::string text = InspectText(report_);
   EXPECT_THAT(text, HasSubstr("0000:01:00.0  (VFIO group 4, vfio-type1v2)"));
-  EXPECT_THAT(text, HasSubstr("BAR0        16KiB  read,write,mmap,caps mmap-areas[0x0+8KiB 0x3000+4KiB]"));
+  EXPECT_THAT(text, HasSubstr("BAR0        16KiB  read,write,mmap,caps "
+                              "mmap-areas[0x0+8KiB 0x3000+4KiB]"));
   EXPECT_THAT(text, HasSubstr("msix-mappable"));
   EXPECT_THAT(text, HasSubstr("MSI-X  count 64"));
-  EXPECT_THAT(text, HasSubstr("MSI-X table: BAR0 at 0x2000 (1024 bytes), PBA: BAR0 at 0x3000"));
-  EXPECT_THAT(text, HasSubstr("hot reset also resets: 0000:01:00.0 (group 4), 0000:01:00.1"));
+  EXPECT_THAT(
+      text,
+      HasSubstr(
+          "MSI-X table: BAR0 at 0x2000 (1024 bytes), PBA: BAR0 at 0x3000"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("hot reset also resets: 0000:01:00.0 (group 4), 0000:01:00.1"));
   EXPECT_THAT(text, HasSubstr("page sizes 4KiB 2MiB 1GiB"));
   EXPECT_THAT(text, HasSubstr("0xfee00000 - 0xfeefffff msi"));
 }
@@ -111,7 +120,8 @@ TEST(InspectEduTest, NoResetAndNoHotReset) {
   std::string text = InspectText(report);
   EXPECT_THAT(text, HasSubstr("Reset: none"));
   EXPECT_THAT(text, HasSubstr("MSI: 1 vector(s), 64-bit"));
-  EXPECT_THAT(text, HasSubstr("Reserved regions:\n  0xfee00000 - 0xfeefffff msi"));
+  EXPECT_THAT(text,
+              HasSubstr("Reserved regions:\n  0xfee00000 - 0xfeefffff msi"));
 }
 
 }  // namespace

@@ -20,7 +20,8 @@ TEST(CapsTest, RegionInfoWithSparseTypeAndMsixCapsRoundTrips) {
   in.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_MMAP;
   in.size = 0x4000;
   in.offset = 0;
-  in.sparse_areas = std::vector<SparseMmapArea>{{0x0, 0x2000}, {0x3000, 0x1000}};
+  in.sparse_areas =
+      std::vector<SparseMmapArea>{{0x0, 0x2000}, {0x3000, 0x1000}};
   in.type = RegionType{3, 7};
   in.msix_mappable = true;
   auto bytes = EncodeRegionInfo(in);
@@ -56,7 +57,8 @@ TEST(CapsTest, LoopingOrTruncatedChainsAreRejected) {
   // Point the first capability's `next` back at itself.
   uint32_t first = 0;
   std::memcpy(&first, bytes.data() + offsetof(vfio_region_info, cap_offset), 4);
-  std::memcpy(bytes.data() + first + offsetof(vfio_info_cap_header, next), &first, 4);
+  std::memcpy(bytes.data() + first + offsetof(vfio_info_cap_header, next),
+              &first, 4);
   auto looped = ParseRegionInfo(bytes);
   ASSERT_FALSE(looped);
   EXPECT_NE(looped.error().message.find("malformed"), std::string::npos);
@@ -87,21 +89,23 @@ TEST(CapsTest, QueryGrowingRepeatsWithTheArgszTheKernelAsksFor) {
   info.iova_ranges = {{0x1000, 0xffff}};
   const auto full = EncodeIommuInfo(info);
   int calls = 0;
-  auto bytes = QueryGrowing(sizeof(vfio_iommu_type1_info), [&](std::vector<uint8_t>& b) {
-    ++calls;
-    uint32_t argsz = 0;
-    std::memcpy(&argsz, b.data(), 4);
-    if (argsz < full.size()) {
-      // What type1 does: the fixed part, CAPS flag, argsz = needed, no caps.
-      vfio_iommu_type1_info head{};
-      head.argsz = static_cast<uint32_t>(full.size());
-      head.flags = VFIO_IOMMU_INFO_CAPS;
-      std::memcpy(b.data(), &head, sizeof(head));
-      return 0;
-    }
-    std::memcpy(b.data(), full.data(), full.size());
-    return 0;
-  });
+  auto bytes =
+      QueryGrowing(sizeof(vfio_iommu_type1_info), [&](std::vector<uint8_t>& b) {
+        ++calls;
+        uint32_t argsz = 0;
+        std::memcpy(&argsz, b.data(), 4);
+        if (argsz < full.size()) {
+          // What type1 does: the fixed part, CAPS flag, argsz = needed, no
+          // caps.
+          vfio_iommu_type1_info head{};
+          head.argsz = static_cast<uint32_t>(full.size());
+          head.flags = VFIO_IOMMU_INFO_CAPS;
+          std::memcpy(b.data(), &head, sizeof(head));
+          return 0;
+        }
+        std::memcpy(b.data(), full.data(), full.size());
+        return 0;
+      });
   ASSERT_TRUE(bytes);
   EXPECT_EQ(calls, 2);
   auto parsed = ParseIommuInfo(*bytes);
@@ -115,7 +119,8 @@ TEST(CapsTest, QueryGrowingRepeatsWithTheArgszTheKernelAsksFor) {
 }
 
 TEST(CapsTest, HotResetInfoListsDevices) {
-  std::vector<uint8_t> buf(sizeof(vfio_pci_hot_reset_info) + 2 * sizeof(vfio_pci_dependent_device));
+  std::vector<uint8_t> buf(sizeof(vfio_pci_hot_reset_info) +
+                           2 * sizeof(vfio_pci_dependent_device));
   vfio_pci_hot_reset_info head{};
   head.argsz = static_cast<uint32_t>(buf.size());
   head.count = 2;
@@ -155,7 +160,7 @@ TEST(PciConfigTest, FindsMsiAndMsixTableAndPba) {
   c[0x42] = PCI_MSI_FLAGS_64BIT | 0x4;  // 4 vectors (MMC = 2)
   c[0x50] = PCI_CAP_ID_MSIX;
   c[0x51] = 0x00;
-  c[0x52] = 63;  // 64 entries
+  c[0x52] = 63;    // 64 entries
   c[0x54] = 0x04;  // table BIR 4, offset 0
   c[0x58] = 0x04;  // PBA BIR 4 ...
   c[0x59] = 0x08;  // ... at 0x800

@@ -18,15 +18,18 @@ using ::testing::ElementsAre;
 
 constexpr char kEdu[] = "0000:00:03.0";
 
-std::vector<std::string> TeardownCalls(const std::vector<std::string>& log, size_t from) {
-  std::vector<std::string> out(log.begin() + static_cast<long>(from), log.end());
+std::vector<std::string> TeardownCalls(const std::vector<std::string>& log,
+                                       size_t from) {
+  std::vector<std::string> out(log.begin() + static_cast<long>(from),
+                               log.end());
   return out;
 }
 
 TEST(TeardownTest, ReverseOrderOfSetup) {
   VfioTestEnv env;
   env.AddHidden(kEdu, 7, FakeEduDevice(kEdu));
-  void* buf = ::mmap(nullptr, 0x2000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* buf = ::mmap(nullptr, 0x2000, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   size_t mark = 0;
   {
     auto session = OpenVfioDevice(env.api, env.root(), Addr(kEdu));
@@ -41,9 +44,11 @@ TEST(TeardownTest, ReverseOrderOfSetup) {
     mark = env.api->log.size();
   }
   EXPECT_THAT(TeardownCalls(env.api->log, mark),
-              ElementsAre("UNMAP_DMA 100 iova=0x100000 size=0x2000", "MUNMAP len=0x100000",
-                          "SET_IRQS 102 index=1 start=0 count=0 flags=0x21", "close 102",
-                          "GROUP_UNSET_CONTAINER 101", "close 101", "close 100"));
+              ElementsAre("UNMAP_DMA 100 iova=0x100000 size=0x2000",
+                          "MUNMAP len=0x100000",
+                          "SET_IRQS 102 index=1 start=0 count=0 flags=0x21",
+                          "close 102", "GROUP_UNSET_CONTAINER 101", "close 101",
+                          "close 100"));
   EXPECT_EQ(env.api->open_fds(), 0u);
   ::munmap(buf, 0x2000);
 }
@@ -56,11 +61,13 @@ TEST(TeardownTest, ContainerOutlivesItsHandleWhileGroupsOrMappingsExist) {
   auto device = (*container)->OpenDevice(Addr(kEdu));
   ASSERT_TRUE(device);
   container->reset();  // the user's handle goes first...
-  EXPECT_TRUE(env.api->Calls("close").empty()) << "...but the group still needs the container";
+  EXPECT_TRUE(env.api->Calls("close").empty())
+      << "...but the group still needs the container";
   size_t mark = env.api->log.size();
   { Device gone = std::move(*device); }
   EXPECT_THAT(TeardownCalls(env.api->log, mark),
-              ElementsAre("close 102", "GROUP_UNSET_CONTAINER 101", "close 101", "close 100"));
+              ElementsAre("close 102", "GROUP_UNSET_CONTAINER 101", "close 101",
+                          "close 100"));
 }
 
 TEST(TeardownTest, FailedSetupLeavesNothingOpen) {

@@ -29,13 +29,16 @@ struct VfioTestEnv {
   }
 
   void SetReservedRegions(int group, const std::string& text) {
-    host.WriteFile("sys/kernel/iommu_groups/" + std::to_string(group) + "/reserved_regions",
+    host.WriteFile("sys/kernel/iommu_groups/" + std::to_string(group) +
+                       "/reserved_regions",
                    text);
   }
 
   const Root& root() const { return host.root(); }
 };
 
-inline PciAddress Addr(const std::string& bdf) { return *PciAddress::Parse(bdf); }
+inline PciAddress Addr(const std::string& bdf) {
+  return *PciAddress::Parse(bdf);
+}
 
 }  // namespace devpass::vfio

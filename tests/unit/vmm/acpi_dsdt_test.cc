@@ -56,8 +56,9 @@ struct Range {
   uint8_t general_flags, type_flags;
 };
 struct Resources {
-  std::vector<Range> ranges;                            // address space descriptors
-  std::vector<std::tuple<uint16_t, uint16_t, int>> io;  // IO(): min, max, length
+  std::vector<Range> ranges;  // address space descriptors
+  std::vector<std::tuple<uint16_t, uint16_t, int>>
+      io;  // IO(): min, max, length
   std::vector<int> irqs;
   bool end_tag = false;
 };
@@ -71,10 +72,12 @@ Resources ParseResources(const std::vector<uint8_t>& b) {
     if (tag & 0x80) {  // large item: tag, 16-bit length
       const size_t len = b[i + 1] | (b[i + 2] << 8);
       const uint8_t* d = &b[i + 3];
-      const int w = tag == aml::kWordAddressTag ? 2 : tag == aml::kDWordAddressTag ? 4 : 8;
+      const int w = tag == aml::kWordAddressTag    ? 2
+                    : tag == aml::kDWordAddressTag ? 4
+                                                   : 8;
       EXPECT_EQ(len, static_cast<size_t>(3 + 5 * w)) << "tag " << int{tag};
-      r.ranges.push_back({d[0], Le(d + 3 + w, w), Le(d + 3 + 2 * w, w), Le(d + 3 + 4 * w, w),
-                          d[1], d[2]});
+      r.ranges.push_back({d[0], Le(d + 3 + w, w), Le(d + 3 + 2 * w, w),
+                          Le(d + 3 + 4 * w, w), d[1], d[2]});
       EXPECT_EQ(Le(d + 3 + 3 * w, w), 0u);  // no translation
       i += 3 + len;
     } else {  // small item: bits 6-3 name, 2-0 length
@@ -118,7 +121,8 @@ TEST(Dsdt, S5PackageCarriesTheSleepType) {
   EXPECT_EQ(s5->children[0].integer, kAcpiS5SleepType);
   for (int i = 1; i < 4; ++i) EXPECT_EQ(s5->children[i].integer, 0u);
   // Only S5: a guest must not try a sleep state devpass cannot do.
-  for (const char* s : {"\\_S1_", "\\_S2_", "\\_S3_", "\\_S4_"}) EXPECT_FALSE(d.Has(s)) << s;
+  for (const char* s : {"\\_S1_", "\\_S2_", "\\_S3_", "\\_S4_"})
+    EXPECT_FALSE(d.Has(s)) << s;
 }
 
 TEST(Dsdt, PciRootBridgeIdentity) {
@@ -149,7 +153,7 @@ void ExpectWindows(uint64_t ram_end, uint64_t want_mmio64) {
     EXPECT_EQ(w.len, w.max - w.min + 1);
     EXPECT_EQ(w.general_flags, 0x0c);  // producer, fixed min and max
     if (w.type == aml::kMemoryRange) {
-      EXPECT_EQ(w.type_flags & 1, 1);  // read-write
+      EXPECT_EQ(w.type_flags & 1, 1);         // read-write
       EXPECT_NE((w.type_flags >> 1) & 3, 3);  // not prefetchable
     }
     got.emplace_back(w.type, w.min, w.max);
@@ -158,7 +162,8 @@ void ExpectWindows(uint64_t ram_end, uint64_t want_mmio64) {
       {aml::kBusNumberRange, 0, 0xff},
       {aml::kIoRange, 0x0000, 0x0cf7},
       {aml::kIoRange, 0x0d00, 0xffff},
-      {aml::kMemoryRange, layout::kPciHole.value, layout::kPciHoleMmioEnd.value - 1},
+      {aml::kMemoryRange, layout::kPciHole.value,
+       layout::kPciHoleMmioEnd.value - 1},
       {aml::kMemoryRange, want_mmio64, want_mmio64 + layout::kMmio64Size - 1},
   };
   EXPECT_EQ(got, want);
@@ -194,7 +199,8 @@ TEST(Dsdt, PrtRoutesEverySlotAndPinToItsGsi) {
     EXPECT_EQ(e.children[2].integer, 0u);  // source: a GSI
     EXPECT_EQ(e.children[3].integer, layout::PciIntxGsi(slot, pin + 1).value)
         << "slot " << slot << " pin " << pin;
-    EXPECT_TRUE(seen.insert({slot, pin}).second) << "duplicate " << slot << "/" << pin;
+    EXPECT_TRUE(seen.insert({slot, pin}).second)
+        << "duplicate " << slot << "/" << pin;
   }
   EXPECT_EQ(seen.size(), 124u);
   // Spot checks of the swizzle: 00:01.0 INTA -> 17, 00:07.0 INTB -> 16.

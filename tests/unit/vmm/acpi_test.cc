@@ -4,6 +4,8 @@
 // acpi_dsdt_test.cc); the PM1 registers; and the whole VM: tables in guest
 // RAM, ACPI S5 powers off.
 
+#include "vmm/acpi.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -18,7 +20,6 @@
 #include "aml_reader.h"
 #include "fake_kvm.h"
 #include "synthetic_bzimage.h"
-#include "vmm/acpi.h"
 #include "vmm/mptable.h"
 #include "vmm/platform_devices.h"
 #include "vmm/vm.h"
@@ -47,7 +48,8 @@ class Area {
     for (size_t off = 0; off + kRsdpSize <= bytes_.size(); off += 16) {
       const uint8_t* p = &bytes_[off];
       if (std::memcmp(p, "RSD PTR ", 8) != 0 || ByteSum(p, 20) != 0) continue;
-      if (p[15] >= 2 && ByteSum(p, static_cast<size_t>(Le(p + 20, 4))) != 0) continue;
+      if (p[15] >= 2 && ByteSum(p, static_cast<size_t>(Le(p + 20, 4))) != 0)
+        continue;
       return layout::kAcpiTables.value + off;
     }
     return std::nullopt;
@@ -55,7 +57,8 @@ class Area {
   const uint8_t* At(uint64_t gpa, uint64_t len) const {
     if (gpa < layout::kAcpiTables.value ||
         gpa + len > layout::kAcpiTables.value + bytes_.size()) {
-      ADD_FAILURE() << "pointer " << std::hex << gpa << " outside the ACPI area";
+      ADD_FAILURE() << "pointer " << std::hex << gpa
+                    << " outside the ACPI area";
       return nullptr;
     }
     return &bytes_[gpa - layout::kAcpiTables.value];
@@ -69,7 +72,8 @@ class Area {
     const uint8_t* t = At(gpa, len);
     if (!t) return nullptr;
     EXPECT_EQ(ByteSum(t, len), 0) << sig << " checksum";
-    EXPECT_EQ(std::string(reinterpret_cast<const char*>(t + 10), 6), kAcpiOemId);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(t + 10), 6),
+              kAcpiOemId);
     return t;
   }
 
@@ -114,8 +118,8 @@ TEST(AcpiTables, RsdpFoundByALinuxLikeScan) {
   EXPECT_LE(t.raw.size(), layout::kAcpiTablesMax);
   EXPECT_EQ(t.rsdp, layout::kAcpiTables.value);
   const uint8_t* r = t.raw.data();
-  EXPECT_EQ(r[15], 2);                 // revision
-  EXPECT_EQ(Le(r + 16, 4), 0u);        // no RSDT
+  EXPECT_EQ(r[15], 2);           // revision
+  EXPECT_EQ(Le(r + 16, 4), 0u);  // no RSDT
   EXPECT_EQ(Le(r + 20, 4), kRsdpSize);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(r + 9), 6), "DEVPAS");
 }
@@ -144,8 +148,8 @@ TEST(AcpiTables, FadtFixedHardwareSleepAndReset) {
   const uint8_t* f = a.Table(t.fadt, "FACP");
   ASSERT_NE(f, nullptr);
   EXPECT_EQ(Le(f + 4, 4), kFadtSize);
-  EXPECT_EQ(f[8], 6);                     // revision 6
-  EXPECT_EQ(f[fadt::kMinorVersion], 5);   // ACPI 6.5
+  EXPECT_EQ(f[8], 6);                    // revision 6
+  EXPECT_EQ(f[fadt::kMinorVersion], 5);  // ACPI 6.5
   const uint32_t flags = static_cast<uint32_t>(Le(f + fadt::kFlags, 4));
   EXPECT_EQ(flags & fadt::kHwReducedAcpi, 0u);
   EXPECT_NE(flags & fadt::kResetRegSup, 0u);
@@ -173,7 +177,8 @@ TEST(AcpiTables, FadtFixedHardwareSleepAndReset) {
   EXPECT_EQ(cnt[1], 16);
   EXPECT_EQ(Le(cnt + 4, 8), layout::kAcpiPm1aControlPort);
   // Not hardware-reduced: the extended sleep registers are unused.
-  for (uint32_t off = fadt::kSleepControlReg; off < fadt::kSleepStatusReg + 12; ++off) {
+  for (uint32_t off = fadt::kSleepControlReg; off < fadt::kSleepStatusReg + 12;
+       ++off) {
     EXPECT_EQ(f[off], 0) << off;
   }
   // Reset: 0xFE to the i8042 command port, byte access.
@@ -189,16 +194,18 @@ TEST(AcpiTables, FadtFixedHardwareSleepAndReset) {
   EXPECT_EQ(boot & fadt::kMsiNotSupported, 0);  // passthrough needs MSI
   EXPECT_EQ(boot & fadt::kCmosRtcNotPresent, 0);
   EXPECT_EQ(f[fadt::kCentury], 0);  // the RTC has no century register
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(f + fadt::kHypervisorVendor)),
-            "DEVPASS");
+  EXPECT_EQ(
+      std::string(reinterpret_cast<const char*>(f + fadt::kHypervisorVendor)),
+      "DEVPASS");
 }
 
 struct Madt {
   std::vector<std::pair<int, int>> lapics;  // (UID, APIC ID), enabled only
   int ioapic_id = -1;
   uint64_t ioapic_addr = 0, gsi_base = 99;
-  std::map<int, std::pair<uint32_t, uint16_t>> overrides;  // IRQ -> (GSI, flags)
-  std::vector<std::pair<int, int>> nmis;                   // (UID, LINT)
+  std::map<int, std::pair<uint32_t, uint16_t>>
+      overrides;                          // IRQ -> (GSI, flags)
+  std::vector<std::pair<int, int>> nmis;  // (UID, LINT)
   uint32_t flags = 0, lapic_addr = 0;
 };
 
@@ -252,7 +259,8 @@ TEST(AcpiTables, MadtOneLocalApicPerVcpu) {
     Madt m = ParseMadt(cpus);
     ASSERT_EQ(static_cast<int>(m.lapics.size()), cpus);
     for (int i = 0; i < cpus; ++i) {
-      EXPECT_EQ(m.lapics[i], (std::pair<int, int>{i, i}));  // APIC ID = vCPU index
+      EXPECT_EQ(m.lapics[i],
+                (std::pair<int, int>{i, i}));  // APIC ID = vCPU index
     }
     EXPECT_EQ(m.ioapic_id, cpus);  // as in the MP table
     EXPECT_EQ(m.ioapic_addr, layout::kIoApic.value);
@@ -269,7 +277,8 @@ TEST(AcpiTables, MadtOverridesMatchKvmRouting) {
   // edge, active high: what the MP table says).
   ASSERT_EQ(m.overrides.size(), 2u);
   EXPECT_EQ(m.overrides[0], (std::pair<uint32_t, uint16_t>{0, kIsoConforming}));
-  EXPECT_EQ(m.overrides[9], (std::pair<uint32_t, uint16_t>{9, kIsoLevelActiveHigh}));
+  EXPECT_EQ(m.overrides[9],
+            (std::pair<uint32_t, uint16_t>{9, kIsoLevelActiveHigh}));
   ASSERT_EQ(m.nmis.size(), 1u);
   EXPECT_EQ(m.nmis[0], (std::pair<int, int>{0xff, 1}));  // every CPU, LINT1
 }
@@ -292,7 +301,8 @@ struct PmBlock {
   }
   void Write(uint64_t off, uint64_t v, size_t width) {
     uint8_t d[4];
-    for (size_t i = 0; i < width; ++i) d[i] = static_cast<uint8_t>(v >> (8 * i));
+    for (size_t i = 0; i < width; ++i)
+      d[i] = static_cast<uint8_t>(v >> (8 * i));
     dev.Write(off, std::span<const uint8_t>(d, width));
   }
 };
@@ -302,7 +312,7 @@ TEST(AcpiPmBlock, StatusEnableAndSciEn) {
   EXPECT_EQ(pm.Read(0, 2), 0u);  // PM1_STS: nothing pending
   pm.Write(0, 0xffff, 2);        // write-1-to-clear: still nothing
   EXPECT_EQ(pm.Read(0, 2), 0u);
-  pm.Write(2, 0x0421, 2);        // PM1_EN: GBL_EN, PWRBTN_EN... stick
+  pm.Write(2, 0x0421, 2);  // PM1_EN: GBL_EN, PWRBTN_EN... stick
   EXPECT_EQ(pm.Read(2, 2), 0x0421u);
   EXPECT_EQ(pm.Read(4, 2) & kPm1SciEn, kPm1SciEn);  // always in ACPI mode
   EXPECT_EQ(pm.Read(0, 4), 0x04210000u);  // a dword read spans STS and EN
@@ -311,7 +321,8 @@ TEST(AcpiPmBlock, StatusEnableAndSciEn) {
 
 TEST(AcpiPmBlock, SlpEnWithS5PowersOffLikeLinux) {
   PmBlock pm;
-  const uint16_t typ = static_cast<uint16_t>(kAcpiS5SleepType << kPm1SlpTypShift);
+  const uint16_t typ =
+      static_cast<uint16_t>(kAcpiS5SleepType << kPm1SlpTypShift);
   // acpi_hw_legacy_sleep: write #1 SLP_TYP alone, write #2 with SLP_EN.
   pm.Write(4, typ | kPm1SciEn, 2);
   EXPECT_EQ(pm.power_offs, 0);
@@ -339,10 +350,12 @@ class AcpiVmTest : public ::testing::Test {
            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(dir / "proc");
     std::filesystem::create_directories(dir / "dev");
-    std::ofstream(dir / "proc/meminfo") << "MemTotal: 8000000 kB\nMemAvailable: 4000000 kB\n";
+    std::ofstream(dir / "proc/meminfo")
+        << "MemTotal: 8000000 kB\nMemAvailable: 4000000 kB\n";
     auto k = testing::MakeBzImage();
     std::ofstream(dir / "bzImage", std::ios::binary)
-        .write(reinterpret_cast<const char*>(k.data()), static_cast<std::streamsize>(k.size()));
+        .write(reinterpret_cast<const char*>(k.data()),
+               static_cast<std::streamsize>(k.size()));
     config.kernel = dir / "bzImage";
     config.mem_bytes = 128 * kMiB;
   }
@@ -358,7 +371,8 @@ TEST_F(AcpiVmTest, TablesInGuestRamWhereLinuxScans) {
   auto vm = Vm::Create(kvm, Root(dir), config);
   ASSERT_TRUE(vm) << vm.error().message;
   const uint8_t* ram = (*vm)->memory().host_base();
-  std::vector<uint8_t> area(ram + layout::kAcpiTables.value, ram + layout::kHighMemory.value);
+  std::vector<uint8_t> area(ram + layout::kAcpiTables.value,
+                            ram + layout::kHighMemory.value);
   auto want = BuildAcpiTables({2, 128 * kMiB}, layout::kAcpiTables);
   ASSERT_TRUE(want);
   EXPECT_TRUE(std::equal(want->begin(), want->end(), area.begin()));
@@ -369,7 +383,8 @@ TEST_F(AcpiVmTest, AcpiS5IsAPowerOff) {
   // Linux's second PM1_CNT write, seen as its high byte at 0x605.
   kvm.script = {testing::IoOut(
       layout::kAcpiPm1aControlPort + 1,
-      static_cast<uint8_t>(((kAcpiS5SleepType << kPm1SlpTypShift) | kPm1SlpEn) >> 8))};
+      static_cast<uint8_t>(
+          ((kAcpiS5SleepType << kPm1SlpTypShift) | kPm1SlpEn) >> 8))};
   auto vm = Vm::Create(kvm, Root(dir), config);
   ASSERT_TRUE(vm) << vm.error().message;
   ASSERT_TRUE((*vm)->Start());

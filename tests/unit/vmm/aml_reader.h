@@ -14,12 +14,23 @@
 namespace devpass::vmm::testing {
 
 struct AmlNode {
-  enum Kind { kInteger, kString, kBuffer, kPackage, kName, kScope, kDevice, kMethod, kReturn };
+  enum Kind {
+    kInteger,
+    kString,
+    kBuffer,
+    kPackage,
+    kName,
+    kScope,
+    kDevice,
+    kMethod,
+    kReturn
+  };
   Kind kind = kInteger;
-  uint64_t integer = 0;        // kInteger; kMethod: the MethodFlags byte
-  std::string text;            // kString; kName/kScope/kDevice/kMethod: the NameString
+  uint64_t integer = 0;  // kInteger; kMethod: the MethodFlags byte
+  std::string text;  // kString; kName/kScope/kDevice/kMethod: the NameString
   std::vector<uint8_t> bytes;  // kBuffer
-  // kPackage: elements; kName, kReturn: the value; kScope/kDevice/kMethod: body.
+  // kPackage: elements; kName, kReturn: the value; kScope/kDevice/kMethod:
+  // body.
   std::vector<AmlNode> children;
 };
 
@@ -50,7 +61,8 @@ class AmlReader {
   uint64_t Le(int width) {
     uint64_t v = 0;
     if (!Need(static_cast<size_t>(width))) return 0;
-    for (int i = 0; i < width; ++i) v |= static_cast<uint64_t>(b_[pos_ + i]) << (8 * i);
+    for (int i = 0; i < width; ++i)
+      v |= static_cast<uint64_t>(b_[pos_ + i]) << (8 * i);
     pos_ += static_cast<size_t>(width);
     return v;
   }
@@ -106,16 +118,31 @@ class AmlReader {
     if (!Need(1)) return n;
     const uint8_t op = b_[pos_++];
     switch (op) {
-      case 0x00: n.integer = 0; return n;
-      case 0x01: n.integer = 1; return n;
-      case 0xff: n.integer = ~0ull; return n;
-      case 0x0a: n.integer = Le(1); return n;
-      case 0x0b: n.integer = Le(2); return n;
-      case 0x0c: n.integer = Le(4); return n;
-      case 0x0e: n.integer = Le(8); return n;
+      case 0x00:
+        n.integer = 0;
+        return n;
+      case 0x01:
+        n.integer = 1;
+        return n;
+      case 0xff:
+        n.integer = ~0ull;
+        return n;
+      case 0x0a:
+        n.integer = Le(1);
+        return n;
+      case 0x0b:
+        n.integer = Le(2);
+        return n;
+      case 0x0c:
+        n.integer = Le(4);
+        return n;
+      case 0x0e:
+        n.integer = Le(8);
+        return n;
       case 0x0d:
         n.kind = AmlNode::kString;
-        while (Need(1) && b_[pos_] != 0) n.text += static_cast<char>(b_[pos_++]);
+        while (Need(1) && b_[pos_] != 0)
+          n.text += static_cast<char>(b_[pos_++]);
         ++pos_;
         return n;
       case 0x08:
@@ -140,9 +167,11 @@ class AmlReader {
         n.kind = AmlNode::kBuffer;
         const size_t end = PkgEnd();
         const AmlNode size = Term();
-        if (end < pos_ || size.integer != end - pos_) Fail("buffer size mismatch");
+        if (end < pos_ || size.integer != end - pos_)
+          Fail("buffer size mismatch");
         if (error_.empty()) {
-          n.bytes.assign(b_.begin() + static_cast<long>(pos_), b_.begin() + static_cast<long>(end));
+          n.bytes.assign(b_.begin() + static_cast<long>(pos_),
+                         b_.begin() + static_cast<long>(end));
         }
         pos_ = end;
         return n;
@@ -182,7 +211,8 @@ class AmlReader {
 // Absolute path ("\\_SB_.PCI0._PRT", segments padded to 4) of every named
 // object, pointing at its node (the Name node for Name(), the Device or
 // Scope node itself). `scope` is the path of the enclosing scope.
-inline void IndexAml(const std::vector<AmlNode>& nodes, const std::string& scope,
+inline void IndexAml(const std::vector<AmlNode>& nodes,
+                     const std::string& scope,
                      std::map<std::string, const AmlNode*>& out) {
   for (const AmlNode& n : nodes) {
     if (n.kind != AmlNode::kName && n.kind != AmlNode::kScope &&

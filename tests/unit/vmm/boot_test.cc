@@ -53,12 +53,17 @@ std::string ParseError(std::vector<uint8_t> f) {
 
 TEST(BzImage, SaysWhatANonBzImageIs) {
   std::vector<uint8_t> elf(4096, 0);
-  std::memcpy(elf.data(), "\x7f" "ELF", 4);
-  EXPECT_NE(ParseError(elf).find("an ELF file (an uncompressed vmlinux?)"), std::string::npos);
+  std::memcpy(elf.data(),
+              "\x7f"
+              "ELF",
+              4);
+  EXPECT_NE(ParseError(elf).find("an ELF file (an uncompressed vmlinux?)"),
+            std::string::npos);
   std::vector<uint8_t> gz(4096, 0);
   gz[0] = 0x1f;
   gz[1] = 0x8b;
-  EXPECT_NE(ParseError(gz).find("/boot/x is not a Linux bzImage: no 0xAA55 boot flag"),
+  EXPECT_NE(ParseError(gz).find(
+                "/boot/x is not a Linux bzImage: no 0xAA55 boot flag"),
             std::string::npos);
   EXPECT_NE(ParseError(gz).find("gzip"), std::string::npos);
   EXPECT_NE(ParseError(std::vector<uint8_t>(10, 0)).find("10 bytes, too small"),
@@ -71,24 +76,28 @@ TEST(BzImage, SaysWhatANonBzImageIs) {
 TEST(BzImage, RefusesOldProtocolsAnd32BitKernels) {
   BzImageSpec old;
   old.version = 0x0206;
-  EXPECT_NE(ParseError(MakeBzImage(old)).find("boot protocol 2.06; devpass needs 2.12"),
+  EXPECT_NE(ParseError(MakeBzImage(old))
+                .find("boot protocol 2.06; devpass needs 2.12"),
             std::string::npos);
   BzImageSpec k32;
   k32.xloadflags = 0;
-  EXPECT_NE(ParseError(MakeBzImage(k32)).find("XLF_KERNEL_64"), std::string::npos);
+  EXPECT_NE(ParseError(MakeBzImage(k32)).find("XLF_KERNEL_64"),
+            std::string::npos);
   BzImageSpec zimage;
   zimage.loadflags = 0;
-  EXPECT_NE(ParseError(MakeBzImage(zimage)).find("LOADED_HIGH"), std::string::npos);
+  EXPECT_NE(ParseError(MakeBzImage(zimage)).find("LOADED_HIGH"),
+            std::string::npos);
   BzImageSpec truncated;
   truncated.kernel_bytes = 0;
-  EXPECT_NE(ParseError(MakeBzImage(truncated)).find("truncated"), std::string::npos);
+  EXPECT_NE(ParseError(MakeBzImage(truncated)).find("truncated"),
+            std::string::npos);
 }
 
 TEST(E820, RamReservedAndHoles) {
   auto e = BuildE820(PlanRam(512 * kMiB));
   std::vector<E820Entry> want = {
       {0, 0x9f000, kE820Ram},
-      {0x9f000, 0x1000, kE820Reserved},  // MP tables
+      {0x9f000, 0x1000, kE820Reserved},   // MP tables
       {0xe0000, 0x20000, kE820Reserved},  // ACPI tables
       {0x100000, 512 * kMiB - 0x100000, kE820Ram},
       {0xfec00000, 0x1000, kE820Reserved},
@@ -121,7 +130,8 @@ TEST(Initrd, HighestPageAlignedAddressBelowBothLimits) {
   EXPECT_EQ(p->addr.value, (256 * kMiB - 10000) & ~0xfffull);
   auto too_big = PlaceInitrd(img, Gpa(512 * kMiB), 250 * kMiB);
   ASSERT_FALSE(too_big);
-  EXPECT_NE(too_big.error().message.find("give a larger --mem"), std::string::npos);
+  EXPECT_NE(too_big.error().message.find("give a larger --mem"),
+            std::string::npos);
 }
 
 TEST(BootParams, HeaderCopyAndLoaderFields) {
@@ -154,7 +164,8 @@ TEST(LoadLinux, KernelCmdlineInitrdAndZeroPageInGuestRam) {
   EXPECT_EQ(entry->boot_params, layout::kBootParams);
   uint8_t* base = mem->host_base();
   EXPECT_EQ(std::memcmp(base + 0x100000, f.data() + 5 * 512, 8192), 0);
-  EXPECT_STREQ(reinterpret_cast<char*>(base + layout::kCmdline.value), "console=ttyS0 quiet");
+  EXPECT_STREQ(reinterpret_cast<char*>(base + layout::kCmdline.value),
+               "console=ttyS0 quiet");
   boot_params bp;
   std::memcpy(&bp, base + layout::kBootParams.value, sizeof(bp));
   EXPECT_EQ(bp.hdr.ramdisk_size, 5000u);
@@ -183,9 +194,10 @@ TEST(PageTables, IdentityMapOfFourGiBWithTwoMiBPages) {
   };
   EXPECT_EQ(q(0), layout::kPdpt.value | 3);
   EXPECT_EQ(q(1), 0u);
-  for (int d = 0; d < 4; ++d) EXPECT_EQ(q(512 + d), (0xb000u + d * 0x1000u) | 3);
-  EXPECT_EQ(q(1024), 0x83u);                        // 0 -> 0
-  EXPECT_EQ(q(1025), 0x200000u | 0x83);              // 2 MiB
+  for (int d = 0; d < 4; ++d)
+    EXPECT_EQ(q(512 + d), (0xb000u + d * 0x1000u) | 3);
+  EXPECT_EQ(q(1024), 0x83u);                                       // 0 -> 0
+  EXPECT_EQ(q(1025), 0x200000u | 0x83);                            // 2 MiB
   EXPECT_EQ(q(1024 + 4 * 512 - 1), (4 * kGiB - 2 * kMiB) | 0x83);  // last 2 MiB
 }
 
@@ -276,8 +288,8 @@ TEST(MpTable, FloatingPointerInTheLastKiBOfBaseMemory) {
   uint32_t phys;
   std::memcpy(&phys, f + 4, 4);
   EXPECT_EQ(phys, layout::kMpTable.value);
-  EXPECT_EQ(f[8], 1);  // length in paragraphs
-  EXPECT_EQ(f[9], 4);  // revision 1.4
+  EXPECT_EQ(f[8], 1);   // length in paragraphs
+  EXPECT_EQ(f[9], 4);   // revision 1.4
   EXPECT_EQ(f[11], 0);  // feature byte 1: a configuration table follows
 }
 
@@ -321,16 +333,16 @@ TEST(MpTable, ChecksumsEntriesAndLayout) {
   for (int irq = 0; irq < 16; ++irq, e += 8) {
     EXPECT_EQ(e[0], kMpIoInterrupt);
     EXPECT_EQ(e[2] | (e[3] << 8), 0);  // conforms to ISA: edge, active high
-    EXPECT_EQ(e[4], 1);    // ISA bus
-    EXPECT_EQ(e[5], irq);  // source IRQ
-    EXPECT_EQ(e[6], 2);    // IOAPIC ID
-    EXPECT_EQ(e[7], irq);  // INTIN
+    EXPECT_EQ(e[4], 1);                // ISA bus
+    EXPECT_EQ(e[5], irq);              // source IRQ
+    EXPECT_EQ(e[6], 2);                // IOAPIC ID
+    EXPECT_EQ(e[7], irq);              // INTIN
   }
   e += 124 * 8;  // PCI INTx, checked below
   EXPECT_EQ(e[0], kMpLocalInterrupt);
-  EXPECT_EQ(e[1], 3);  // ExtINT
-  EXPECT_EQ(e[7], 0);  // LINT0
-  EXPECT_EQ(e[9], 1);  // NMI
+  EXPECT_EQ(e[1], 3);   // ExtINT
+  EXPECT_EQ(e[7], 0);   // LINT0
+  EXPECT_EQ(e[9], 1);   // NMI
   EXPECT_EQ(e[15], 1);  // LINT1
 }
 
@@ -345,15 +357,16 @@ TEST(MpTable, PciIntxEntriesForEverySlotAndPin) {
   std::map<std::pair<int, int>, int> seen;  // (slot, pin) -> IOAPIC input
   for (int i = 0; i < 124; ++i, e += 8) {
     ASSERT_EQ(e[0], kMpIoInterrupt);
-    EXPECT_EQ(e[1], 0);  // INT
+    EXPECT_EQ(e[1], 0);                   // INT
     EXPECT_EQ(e[2] | (e[3] << 8), 0x0f);  // level, active low
-    EXPECT_EQ(e[4], 0);  // the PCI bus entry's ID
+    EXPECT_EQ(e[4], 0);                   // the PCI bus entry's ID
     const int slot = e[5] >> 2, pin = (e[5] & 3) + 1;
     EXPECT_EQ(e[6], cpus);  // IOAPIC ID
     EXPECT_EQ(e[7], layout::PciIntxGsi(slot, pin).value);
     EXPECT_GE(e[7], 16);
     EXPECT_LT(e[7], 24);
-    EXPECT_TRUE(seen.emplace(std::pair{slot, pin}, e[7]).second) << slot << "/" << pin;
+    EXPECT_TRUE(seen.emplace(std::pair{slot, pin}, e[7]).second)
+        << slot << "/" << pin;
   }
   EXPECT_EQ(seen.size(), 124u);
   EXPECT_EQ(seen.count({0, 1}), 0u);  // the host bridge has no INTx
@@ -380,14 +393,18 @@ TEST(HostMemory, RefusesMoreThanAvailableWithNumbers) {
   MemInfo info{.available = 1000 * kMiB};
   auto st = CheckHostMemory(info, 2048 * kMiB, Backing::kNormal);
   ASSERT_FALSE(st);
-  EXPECT_NE(st.error().message.find("needs 2048 MiB of RAM but the host has only 1000 MiB"),
+  EXPECT_NE(st.error().message.find(
+                "needs 2048 MiB of RAM but the host has only 1000 MiB"),
             std::string::npos);
   EXPECT_TRUE(CheckHostMemory(info, 512 * kMiB, Backing::kNormal));
-  MemInfo huge{.available = 8 * kGiB, .hugepages_free = 10, .hugepage_size = 2 * kMiB};
+  MemInfo huge{
+      .available = 8 * kGiB, .hugepages_free = 10, .hugepage_size = 2 * kMiB};
   auto h = CheckHostMemory(huge, 512 * kMiB, Backing::kHugetlb);
   ASSERT_FALSE(h);
-  EXPECT_NE(h.error().message.find("only 10 free huge pages (20 MiB)"), std::string::npos);
-  EXPECT_NE(h.error().message.find("echo 256 > /proc/sys/vm/nr_hugepages"), std::string::npos);
+  EXPECT_NE(h.error().message.find("only 10 free huge pages (20 MiB)"),
+            std::string::npos);
+  EXPECT_NE(h.error().message.find("echo 256 > /proc/sys/vm/nr_hugepages"),
+            std::string::npos);
 }
 
 TEST(GuestMemory, HostRangeStaysInsideRam) {

@@ -24,6 +24,8 @@
 //     closed (teardown out of order) is counted in calls_on_closed_vm_fd.
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -36,9 +38,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "vmm/kvm_api.h"
 
@@ -56,9 +55,10 @@ class FakeKvm : public KvmApi {
   std::map<int, std::vector<kvm_cpuid_entry2>> cpuid;
   std::vector<kvm_userspace_memory_region> regions;  // every call, in order
   std::vector<std::pair<uint32_t, bool>> irq_lines;
-  int open_errno = 0;     // OpenKvm fails with this
+  int open_errno = 0;  // OpenKvm fails with this
   int api_version = 12;
-  std::map<int, int> caps;  // capability -> value (default 1; see CheckExtension)
+  std::map<int, int>
+      caps;  // capability -> value (default 1; see CheckExtension)
   int vcpu_index_of_fd(int fd) const { return fd - 100; }
 
   // ---- memslots, routing, irqfds, devices (guarded by mu_; read them when
@@ -97,10 +97,14 @@ class FakeKvm : public KvmApi {
     auto it = caps.find(cap);
     if (it != caps.end()) return it->second;
     switch (cap) {
-      case KVM_CAP_MAX_VCPUS: return 64;
-      case KVM_CAP_NR_MEMSLOTS: return 509;   // KVM_USER_MEM_SLOTS before 5.x
-      case KVM_CAP_IRQ_ROUTING: return 4096;  // KVM_MAX_IRQ_ROUTES
-      default: return 1;
+      case KVM_CAP_MAX_VCPUS:
+        return 64;
+      case KVM_CAP_NR_MEMSLOTS:
+        return 509;  // KVM_USER_MEM_SLOTS before 5.x
+      case KVM_CAP_IRQ_ROUTING:
+        return 4096;  // KVM_MAX_IRQ_ROUTES
+      default:
+        return 1;
     }
   }
   Result<int> VcpuMmapSize(int) override { return 8192; }
@@ -120,7 +124,9 @@ class FakeKvm : public KvmApi {
     vm_fd = fd;
     return UniqueFd(fd);
   }
-  Status SetTssAddr(int, uint64_t a) override { return Log("SetTssAddr " + Hex(a)); }
+  Status SetTssAddr(int, uint64_t a) override {
+    return Log("SetTssAddr " + Hex(a));
+  }
   Status SetIdentityMapAddr(int, uint64_t a) override {
     return Log("SetIdentityMapAddr " + Hex(a));
   }
@@ -132,17 +138,21 @@ class FakeKvm : public KvmApi {
     return Ok();
   }
   Status CreatePit2(int) override { return Log("CreatePit2"); }
-  Status SetUserMemoryRegion(int fd, const kvm_userspace_memory_region& r) override {
+  Status SetUserMemoryRegion(int fd,
+                             const kvm_userspace_memory_region& r) override {
     std::lock_guard lock(mu_);
     CheckVmFd(fd);
     regions.push_back(r);
     calls.push_back("SetUserMemoryRegion " + std::to_string(r.slot) + " " +
                     Hex(r.guest_phys_addr) + " " + Hex(r.memory_size));
-    if (int e = std::exchange(fail_memslot_errno, 0)) return Errno(e, "memslot");
+    if (int e = std::exchange(fail_memslot_errno, 0))
+      return Errno(e, "memslot");
     const uint32_t id = r.slot & 0xffff;
     const uint64_t page = 4096;
-    if ((r.slot >> 16) != 0 || static_cast<int>(id) >= CapLocked(KVM_CAP_NR_MEMSLOTS) ||
-        r.guest_phys_addr % page || r.memory_size % page || r.userspace_addr % page ||
+    if ((r.slot >> 16) != 0 ||
+        static_cast<int>(id) >= CapLocked(KVM_CAP_NR_MEMSLOTS) ||
+        r.guest_phys_addr % page || r.memory_size % page ||
+        r.userspace_addr % page ||
         r.guest_phys_addr + r.memory_size < r.guest_phys_addr) {
       return Errno(EINVAL, "KVM_SET_USER_MEMORY_REGION");
     }
@@ -170,19 +180,23 @@ class FakeKvm : public KvmApi {
     irq_lines.push_back({irq, level});
     return Ok();
   }
-  Status SetGsiRouting(int fd, const std::vector<kvm_irq_routing_entry>& e) override {
+  Status SetGsiRouting(int fd,
+                       const std::vector<kvm_irq_routing_entry>& e) override {
     std::lock_guard lock(mu_);
     CheckVmFd(fd);
     calls.push_back("SetGsiRouting " + std::to_string(e.size()));
-    if (int err = std::exchange(fail_routing_errno, 0)) return Errno(err, "routing");
+    if (int err = std::exchange(fail_routing_errno, 0))
+      return Errno(err, "routing");
     constexpr uint32_t kMaxRoutes = 4096;  // KVM_MAX_IRQ_ROUTES
-    if (!irqchip || e.size() > kMaxRoutes) return Errno(EINVAL, "KVM_SET_GSI_ROUTING");
+    if (!irqchip || e.size() > kMaxRoutes)
+      return Errno(EINVAL, "KVM_SET_GSI_ROUTING");
     for (size_t i = 0; i < e.size(); ++i) {
       const kvm_irq_routing_entry& x = e[i];
       if (x.gsi >= kMaxRoutes || x.flags != 0) return Errno(EINVAL, "entry");
       if (x.type == KVM_IRQ_ROUTING_IRQCHIP) {
         const uint32_t chip = x.u.irqchip.irqchip, pin = x.u.irqchip.pin;
-        const bool pic = chip == KVM_IRQCHIP_PIC_MASTER || chip == KVM_IRQCHIP_PIC_SLAVE;
+        const bool pic =
+            chip == KVM_IRQCHIP_PIC_MASTER || chip == KVM_IRQCHIP_PIC_SLAVE;
         if (!(pic && pin < 8) && !(chip == KVM_IRQCHIP_IOAPIC && pin < 24)) {
           return Errno(EINVAL, "irqchip pin");
         }
@@ -194,7 +208,8 @@ class FakeKvm : public KvmApi {
       for (size_t j = 0; j < i; ++j) {
         const kvm_irq_routing_entry& y = e[j];
         if (y.gsi != x.gsi) continue;
-        if (x.type != KVM_IRQ_ROUTING_IRQCHIP || y.type != KVM_IRQ_ROUTING_IRQCHIP ||
+        if (x.type != KVM_IRQ_ROUTING_IRQCHIP ||
+            y.type != KVM_IRQ_ROUTING_IRQCHIP ||
             x.u.irqchip.irqchip == y.u.irqchip.irqchip) {
           return Errno(EINVAL, "duplicate GSI");
         }
@@ -215,15 +230,18 @@ class FakeKvm : public KvmApi {
     irqfd_calls.push_back(call);
     calls.push_back(std::string("Irqfd ") + (assign ? "assign " : "deassign ") +
                     std::to_string(a.gsi) + (resample ? " resample" : ""));
-    if (int err = std::exchange(fail_irqfd_errno, 0)) return Errno(err, "irqfd");
+    if (int err = std::exchange(fail_irqfd_errno, 0))
+      return Errno(err, "irqfd");
     if (a.flags & ~(KVM_IRQFD_FLAG_DEASSIGN | KVM_IRQFD_FLAG_RESAMPLE)) {
       return Errno(EINVAL, "KVM_IRQFD flags");
     }
     if (!assign) {
-      auto it = std::find_if(irqfds.begin(), irqfds.end(), [&](const IrqfdCall& b) {
-        return b.fd == call.fd && b.gsi == call.gsi;
-      });
-      if (it == irqfds.end()) return Errno(ENOENT, "deassign of an unknown irqfd");
+      auto it =
+          std::find_if(irqfds.begin(), irqfds.end(), [&](const IrqfdCall& b) {
+            return b.fd == call.fd && b.gsi == call.gsi;
+          });
+      if (it == irqfds.end())
+        return Errno(ENOENT, "deassign of an unknown irqfd");
       irqfds.erase(it);
       return Ok();
     }
@@ -243,7 +261,8 @@ class FakeKvm : public KvmApi {
     calls.push_back("CreateDevice " + std::to_string(type));
     if (type != KVM_DEV_TYPE_VFIO) return Errno(ENODEV, "KVM_CREATE_DEVICE");
     for (const auto& [dfd, t] : devices) {
-      if (t == KVM_DEV_TYPE_VFIO) return Errno(EBUSY, "one KVM-VFIO device per VM");
+      if (t == KVM_DEV_TYPE_VFIO)
+        return Errno(EBUSY, "one KVM-VFIO device per VM");
     }
     int dfd = Dup();
     devices[dfd] = type;
@@ -251,13 +270,16 @@ class FakeKvm : public KvmApi {
   }
   Status SetDeviceAttr(int dfd, const kvm_device_attr& attr) override {
     std::lock_guard lock(mu_);
-    if (!devices.count(dfd) || ::fcntl(dfd, F_GETFD) < 0) return Errno(EBADF, "device fd");
+    if (!devices.count(dfd) || ::fcntl(dfd, F_GETFD) < 0)
+      return Errno(EBADF, "device fd");
     if (attr.group != KVM_DEV_VFIO_GROUP ||
-        (attr.attr != KVM_DEV_VFIO_GROUP_ADD && attr.attr != KVM_DEV_VFIO_GROUP_DEL)) {
+        (attr.attr != KVM_DEV_VFIO_GROUP_ADD &&
+         attr.attr != KVM_DEV_VFIO_GROUP_DEL)) {
       return Errno(ENXIO, "KVM_SET_DEVICE_ATTR");
     }
     int32_t group;
-    std::memcpy(&group, reinterpret_cast<const void*>(attr.addr), sizeof(group));
+    std::memcpy(&group, reinterpret_cast<const void*>(attr.addr),
+                sizeof(group));
     calls.push_back(std::string("SetDeviceAttr ") +
                     (attr.attr == KVM_DEV_VFIO_GROUP_ADD ? "add " : "del ") +
                     std::to_string(group));
@@ -319,7 +341,9 @@ class FakeKvm : public KvmApi {
     return Ok();
   }
   Status SetFpu(int, const kvm_fpu&) override { return Log("SetFpu"); }
-  Status SetMsrs(int, const std::vector<Msr>&) override { return Log("SetMsrs"); }
+  Status SetMsrs(int, const std::vector<Msr>&) override {
+    return Log("SetMsrs");
+  }
   Result<kvm_lapic_state> GetLapic(int) override { return kvm_lapic_state{}; }
   Status SetLapic(int, const kvm_lapic_state&) override { return Ok(); }
 
@@ -359,7 +383,8 @@ class FakeKvm : public KvmApi {
   }
   static int Dup() { return ::fcntl(2, F_DUPFD_CLOEXEC, 3); }
   static tl::unexpected<Error> Errno(int err, const char* what) {
-    return ErrnoError(err, std::string("fake KVM: ") + what + ": " + std::strerror(err));
+    return ErrnoError(
+        err, std::string("fake KVM: ") + what + ": " + std::strerror(err));
   }
   int CapLocked(int cap) {
     auto it = caps.find(cap);
@@ -396,7 +421,8 @@ inline FakeKvm::Step IoOut(uint16_t port, uint8_t byte) {
   };
 }
 // An MMIO exit of `len` bytes (1, 2, 4 or 8); a write carries `value`.
-inline FakeKvm::Step Mmio(uint64_t addr, uint32_t len, bool write, uint64_t value = 0) {
+inline FakeKvm::Step Mmio(uint64_t addr, uint32_t len, bool write,
+                          uint64_t value = 0) {
   return [=](kvm_run* run) {
     run->exit_reason = KVM_EXIT_MMIO;
     run->mmio.phys_addr = addr;

@@ -2,8 +2,9 @@
 // entries always re-included, MSI GSIs allocated/reused/re-targeted, the
 // local APIC window enforced, every assign paired with a deassign.
 
-#include <gtest/gtest.h>
+#include "vmm/irq_routing.h"
 
+#include <gtest/gtest.h>
 #include <sys/eventfd.h>
 
 #include <map>
@@ -11,7 +12,6 @@
 #include <thread>
 
 #include "fake_kvm.h"
-#include "vmm/irq_routing.h"
 #include "vmm/layout.h"
 
 namespace devpass::vmm {
@@ -68,10 +68,14 @@ TEST(DefaultGsiRoutes, AreKvmsDefaultTable) {
   }
   ASSERT_EQ(by_gsi.size(), 24u);
   using P = std::vector<std::pair<uint32_t, uint32_t>>;
-  EXPECT_EQ(by_gsi[0], (P{{KVM_IRQCHIP_IOAPIC, 0}, {KVM_IRQCHIP_PIC_MASTER, 0}}));
-  EXPECT_EQ(by_gsi[4], (P{{KVM_IRQCHIP_IOAPIC, 4}, {KVM_IRQCHIP_PIC_MASTER, 4}}));
-  EXPECT_EQ(by_gsi[9], (P{{KVM_IRQCHIP_IOAPIC, 9}, {KVM_IRQCHIP_PIC_SLAVE, 1}}));
-  EXPECT_EQ(by_gsi[15], (P{{KVM_IRQCHIP_IOAPIC, 15}, {KVM_IRQCHIP_PIC_SLAVE, 7}}));
+  EXPECT_EQ(by_gsi[0],
+            (P{{KVM_IRQCHIP_IOAPIC, 0}, {KVM_IRQCHIP_PIC_MASTER, 0}}));
+  EXPECT_EQ(by_gsi[4],
+            (P{{KVM_IRQCHIP_IOAPIC, 4}, {KVM_IRQCHIP_PIC_MASTER, 4}}));
+  EXPECT_EQ(by_gsi[9],
+            (P{{KVM_IRQCHIP_IOAPIC, 9}, {KVM_IRQCHIP_PIC_SLAVE, 1}}));
+  EXPECT_EQ(by_gsi[15],
+            (P{{KVM_IRQCHIP_IOAPIC, 15}, {KVM_IRQCHIP_PIC_SLAVE, 7}}));
   EXPECT_EQ(by_gsi[16], (P{{KVM_IRQCHIP_IOAPIC, 16}}));
   EXPECT_EQ(by_gsi[23], (P{{KVM_IRQCHIP_IOAPIC, 23}}));
 }
@@ -84,9 +88,10 @@ TEST(CheckMsiAddress, OnlyTheLocalApicWindow) {
     auto st = CheckMsiAddress(bad);
     ASSERT_FALSE(st) << std::hex << bad;
     EXPECT_EQ(st.error().code, ErrorCode::kPermissionDenied);
-    EXPECT_NE(st.error().message.find("a guest may only target the local APIC window "
-                                      "0xfee00000-0xfeefffff"),
-              std::string::npos);
+    EXPECT_NE(
+        st.error().message.find("a guest may only target the local APIC window "
+                                "0xfee00000-0xfeefffff"),
+        std::string::npos);
   }
 }
 
@@ -101,12 +106,14 @@ TEST_F(IrqRoutingTest, AllocateFreeReuseAndTheDefaultsStay) {
   EXPECT_EQ(b->gsi().value, layout::kFirstMsiGsi + 1);
   EXPECT_EQ(c->gsi().value, layout::kFirstMsiGsi + 2);
   EXPECT_EQ(kvm.routing_sets, 3);
-  EXPECT_EQ(MsiRoutes(), (std::map<uint32_t, uint32_t>{{24, 0x41}, {25, 0x42}, {26, 0x43}}));
+  EXPECT_EQ(MsiRoutes(),
+            (std::map<uint32_t, uint32_t>{{24, 0x41}, {25, 0x42}, {26, 0x43}}));
   EXPECT_EQ(DefaultEntriesInFake(), 40u);
   EXPECT_EQ(kvm.routing.size(), 43u);
 
   b->Reset();  // frees GSI 25
-  EXPECT_EQ(MsiRoutes(), (std::map<uint32_t, uint32_t>{{24, 0x41}, {26, 0x43}}));
+  EXPECT_EQ(MsiRoutes(),
+            (std::map<uint32_t, uint32_t>{{24, 0x41}, {26, 0x43}}));
   EXPECT_EQ(DefaultEntriesInFake(), 40u);
   auto d = router.AllocateMsi(Msg(0x44));
   ASSERT_TRUE(d);
@@ -116,7 +123,8 @@ TEST_F(IrqRoutingTest, AllocateFreeReuseAndTheDefaultsStay) {
   // The router's idea of the table is the fake's.
   auto t = router.table();
   ASSERT_EQ(t.size(), kvm.routing.size());
-  EXPECT_EQ(std::memcmp(t.data(), kvm.routing.data(), t.size() * sizeof(t[0])), 0);
+  EXPECT_EQ(std::memcmp(t.data(), kvm.routing.data(), t.size() * sizeof(t[0])),
+            0);
 
   // A, C, D dropped: only the defaults remain (still set explicitly).
   *a = IrqRouter::MsiGsi();
@@ -142,7 +150,8 @@ TEST_F(IrqRoutingTest, UpdateRetargetsAndAnEqualMessageCostsNothing) {
   EXPECT_EQ(e.u.msi.data, 0x31u);
 }
 
-TEST_F(IrqRoutingTest, RefusesAddressesOutsideTheApicWindowAndKeepsTheOldRoute) {
+TEST_F(IrqRoutingTest,
+       RefusesAddressesOutsideTheApicWindowAndKeepsTheOldRoute) {
   IrqRouter router(kvm, vm_fd.get(), 4096);
   auto bad = router.AllocateMsi({0xfed40000, 0x41});  // the TPM, say
   ASSERT_FALSE(bad);
@@ -192,7 +201,8 @@ TEST_F(IrqRoutingTest, IrqfdAssignAndDeassignComeInPairs) {
   {
     auto f1 = router.AssignIrqfd(e1.get(), route->gsi());
     ASSERT_TRUE(f1);
-    auto intx = router.AssignIrqfd(trig.get(), layout::PciIntxGsi(3, 1), res.get());
+    auto intx =
+        router.AssignIrqfd(trig.get(), layout::PciIntxGsi(3, 1), res.get());
     ASSERT_TRUE(intx) << intx.error().message;
     ASSERT_EQ(kvm.irqfds.size(), 2u);
     EXPECT_EQ(kvm.irqfds[1].resamplefd, res.get());
@@ -205,7 +215,8 @@ TEST_F(IrqRoutingTest, IrqfdAssignAndDeassignComeInPairs) {
     auto twice = router.AssignIrqfd(e1.get(), Gsi(5));
     ASSERT_FALSE(twice);
     EXPECT_EQ(twice.error().sys_errno, EBUSY);
-    EXPECT_NE(twice.error().message.find("cannot bind eventfd"), std::string::npos);
+    EXPECT_NE(twice.error().message.find("cannot bind eventfd"),
+              std::string::npos);
   }
   EXPECT_TRUE(kvm.irqfds.empty());
   ASSERT_EQ(kvm.irqfd_calls.size(), 5u);  // 2 assigns, 1 refused, 2 deassigns
@@ -233,7 +244,8 @@ TEST_F(IrqRoutingTest, ResampleOnlyOnAnIrqchipGsi) {
   EXPECT_EQ(kvm.Irqfd(vm_fd.get(), a).error().sys_errno, EINVAL);
 }
 
-TEST_F(IrqRoutingTest, RouterTeardownDeassignsWhatIsLeftAndHandlesThenDoNothing) {
+TEST_F(IrqRoutingTest,
+       RouterTeardownDeassignsWhatIsLeftAndHandlesThenDoNothing) {
   auto router = std::make_unique<IrqRouter>(kvm, vm_fd.get(), 4096);
   UniqueFd e = EventFd();
   auto route = router->AllocateMsi(Msg(0x60));
@@ -245,7 +257,8 @@ TEST_F(IrqRoutingTest, RouterTeardownDeassignsWhatIsLeftAndHandlesThenDoNothing)
   const size_t calls = kvm.calls.size();
   fd->Reset();
   route->Reset();
-  EXPECT_EQ(kvm.calls.size(), calls);  // no deassign of the unknown (ENOENT), no table
+  EXPECT_EQ(kvm.calls.size(),
+            calls);  // no deassign of the unknown (ENOENT), no table
   auto st = IrqRouter::MsiGsi().Update(Msg(1));
   EXPECT_FALSE(st);
 }

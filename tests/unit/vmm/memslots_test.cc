@@ -2,12 +2,12 @@
 // other slot named before KVM sees them, slots deleted on release and at
 // teardown; and the kernel rules the fake enforces for them.
 
-#include <gtest/gtest.h>
+#include "vmm/memslots.h"
 
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 
 #include "fake_kvm.h"
-#include "vmm/memslots.h"
 
 namespace devpass::vmm {
 namespace {
@@ -19,7 +19,8 @@ class MemslotsTest : public ::testing::Test {
   void SetUp() override {
     kvm_fd = *kvm.OpenKvm("/dev/kvm");
     vm_fd = *kvm.CreateVm(kvm_fd.get());
-    mem = ::mmap(nullptr, kMem, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    mem = ::mmap(nullptr, kMem, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     ASSERT_NE(mem, MAP_FAILED);
   }
   void TearDown() override { ::munmap(mem, kMem); }
@@ -40,7 +41,8 @@ TEST_F(MemslotsTest, LowestFreeIdAndReuse) {
   EXPECT_EQ(b->info().slot, 1u);
   EXPECT_EQ(kvm.slots.size(), 2u);
   EXPECT_EQ(kvm.slots.at(1).guest_phys_addr, 0xc0010000u);
-  EXPECT_EQ(kvm.slots.at(1).userspace_addr, reinterpret_cast<uint64_t>(At(0x10000)));
+  EXPECT_EQ(kvm.slots.at(1).userspace_addr,
+            reinterpret_cast<uint64_t>(At(0x10000)));
   a->Reset();
   EXPECT_EQ(kvm.slots.count(0), 0u);
   EXPECT_EQ(kvm.regions.back().memory_size, 0u);  // a delete
@@ -59,9 +61,11 @@ TEST_F(MemslotsTest, OverlapNamesTheOtherSlotAndNeverReachesKvm) {
   auto b = table.Map(Gpa(0xc0003000), 0x2000, At(0x10000), "nvme BAR0");
   ASSERT_FALSE(b);
   EXPECT_EQ(b.error().code, ErrorCode::kConflict);
-  EXPECT_NE(b.error().message.find("nvme BAR0 at 0xc0003000-0xc0004fff overlaps edu "
-                                   "BAR0 at 0xc0000000-0xc0003fff (KVM memory slot 0)"),
-            std::string::npos) << b.error().message;
+  EXPECT_NE(b.error().message.find(
+                "nvme BAR0 at 0xc0003000-0xc0004fff overlaps edu "
+                "BAR0 at 0xc0000000-0xc0003fff (KVM memory slot 0)"),
+            std::string::npos)
+      << b.error().message;
   EXPECT_EQ(kvm.regions.size(), calls);
   EXPECT_TRUE(table.Map(Gpa(0xc0004000), 0x1000, At(0x10000), "adjacent"));
   auto o = table.FindOverlap(Gpa(0xc0003fff), 1);
@@ -91,7 +95,8 @@ TEST_F(MemslotsTest, RunsOutOfSlotsWithANumber) {
   auto c = table.Map(Gpa(0x100002000), 0x1000, At(0), "c");
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().code, ErrorCode::kBusy);
-  EXPECT_NE(c.error().message.find("all 2 KVM memory slots are in use"), std::string::npos);
+  EXPECT_NE(c.error().message.find("all 2 KVM memory slots are in use"),
+            std::string::npos);
 }
 
 TEST_F(MemslotsTest, KernelRefusalHasContextAndLeavesNothing) {
@@ -133,10 +138,12 @@ TEST_F(MemslotsTest, FakeKvmEnforcesTheKernelsMemslotRules) {
   ASSERT_TRUE(region(0, 0, 0x10000));
   EXPECT_EQ(region(1, 0x8000, 0x10000).error().sys_errno, EEXIST);  // overlap
   EXPECT_EQ(region(0, 0, 0x20000).error().sys_errno, EINVAL);       // resize
-  EXPECT_EQ(region(2, 0, 0).error().sys_errno, EINVAL);             // delete absent
+  EXPECT_EQ(region(2, 0, 0).error().sys_errno, EINVAL);  // delete absent
   EXPECT_EQ(region(509, 0x100000, 0x1000).error().sys_errno, EINVAL);  // id
-  EXPECT_EQ(region(1 | (1 << 16), 0x100000, 0x1000).error().sys_errno, EINVAL);  // SMM
-  EXPECT_EQ(region(1, 0x100800, 0x1000).error().sys_errno, EINVAL);  // alignment
+  EXPECT_EQ(region(1 | (1 << 16), 0x100000, 0x1000).error().sys_errno,
+            EINVAL);  // SMM
+  EXPECT_EQ(region(1, 0x100800, 0x1000).error().sys_errno,
+            EINVAL);                         // alignment
   EXPECT_TRUE(region(0, 0x20000, 0x10000));  // a move keeps its size: allowed
   EXPECT_TRUE(region(0, 0x20000, 0));
   EXPECT_TRUE(kvm.slots.empty());

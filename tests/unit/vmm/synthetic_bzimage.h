@@ -24,7 +24,8 @@ struct BzImageSpec {
 };
 
 inline void Put(std::vector<uint8_t>& f, size_t off, uint64_t v, size_t n) {
-  for (size_t i = 0; i < n; ++i) f[off + i] = static_cast<uint8_t>(v >> (8 * i));
+  for (size_t i = 0; i < n; ++i)
+    f[off + i] = static_cast<uint8_t>(v >> (8 * i));
 }
 
 inline std::vector<uint8_t> MakeBzImage(const BzImageSpec& s = {}) {
@@ -45,7 +46,8 @@ inline std::vector<uint8_t> MakeBzImage(const BzImageSpec& s = {}) {
   Put(f, 0x258, s.pref_address, 8);
   Put(f, 0x260, s.init_size, 4);
   // The protected-mode kernel: a recognisable pattern.
-  for (size_t i = 0; i < s.kernel_bytes; ++i) f[setup * 512 + i] = static_cast<uint8_t>(i * 7);
+  for (size_t i = 0; i < s.kernel_bytes; ++i)
+    f[setup * 512 + i] = static_cast<uint8_t>(i * 7);
   return f;
 }
 

@@ -5,7 +5,6 @@
 // VM fd after it closed; a device's registrations go before the VM's own).
 
 #include <gtest/gtest.h>
-
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 
@@ -36,7 +35,8 @@ class Bar : public pci::IoHandler {
   void Read(uint64_t offset, std::span<uint8_t> d) override {
     std::lock_guard lock(mu);
     log.push_back({false, offset, d.size(), 0});
-    for (size_t i = 0; i < d.size(); ++i) d[i] = static_cast<uint8_t>(0xa0 + offset + i);
+    for (size_t i = 0; i < d.size(); ++i)
+      d[i] = static_cast<uint8_t>(0xa0 + offset + i);
   }
   void Write(uint64_t offset, std::span<const uint8_t> d) override {
     std::lock_guard lock(mu);
@@ -54,10 +54,12 @@ class VmPlatformTest : public ::testing::Test {
            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(dir / "proc");
     std::filesystem::create_directories(dir / "dev");
-    std::ofstream(dir / "proc/meminfo") << "MemTotal: 8000000 kB\nMemAvailable: 4000000 kB\n";
+    std::ofstream(dir / "proc/meminfo")
+        << "MemTotal: 8000000 kB\nMemAvailable: 4000000 kB\n";
     auto k = testing::MakeBzImage();
     std::ofstream(dir / "bzImage", std::ios::binary)
-        .write(reinterpret_cast<const char*>(k.data()), static_cast<std::streamsize>(k.size()));
+        .write(reinterpret_cast<const char*>(k.data()),
+               static_cast<std::streamsize>(k.size()));
     config.kernel = dir / "bzImage";
     config.mem_bytes = 128 * kMiB;
     bar_mem = ::mmap(nullptr, kBarBytes, PROT_READ | PROT_WRITE,
@@ -100,7 +102,8 @@ TEST_F(VmPlatformTest, MapMemoryIsARuntimeMemslotDeletedOnRelease) {
   ASSERT_EQ(kvm.slots.size(), 2u);  // RAM below 4 GiB, the BAR
   EXPECT_EQ(kvm.slots.at(1).guest_phys_addr, kHole);
   EXPECT_EQ(kvm.slots.at(1).memory_size, kBarBytes);
-  EXPECT_EQ(kvm.slots.at(1).userspace_addr, reinterpret_cast<uint64_t>(bar_mem));
+  EXPECT_EQ(kvm.slots.at(1).userspace_addr,
+            reinterpret_cast<uint64_t>(bar_mem));
   ASSERT_EQ(vm->memslots().List().size(), 2u);
   EXPECT_EQ(vm->memslots().List()[1].name, "edu BAR0");
   reg->reset();
@@ -116,31 +119,40 @@ TEST_F(VmPlatformTest, MapMemoryRefusesRamOtherMapsTrapsAndInKernelDevices) {
   auto ram = p.MapMemory(64 * kMiB, kBarBytes, bar_mem, "rogue BAR");
   ASSERT_FALSE(ram);
   EXPECT_EQ(ram.error().code, ErrorCode::kConflict);
-  EXPECT_NE(ram.error().message.find("rogue BAR overlaps guest RAM at 0x0-0x7ffffff"),
-            std::string::npos) << ram.error().message;
+  EXPECT_NE(
+      ram.error().message.find("rogue BAR overlaps guest RAM at 0x0-0x7ffffff"),
+      std::string::npos)
+      << ram.error().message;
 
   auto a = p.MapMemory(kHole, kBarBytes, bar_mem, "nic BAR0");
   ASSERT_TRUE(a);
   auto other = p.MapMemory(kHole + 0x1000, 0x1000, bar_mem, "gpu BAR1");
   ASSERT_FALSE(other);
-  EXPECT_NE(other.error().message.find("overlaps nic BAR0 (mapped, KVM memory slot 1)"),
-            std::string::npos) << other.error().message;
+  EXPECT_NE(other.error().message.find(
+                "overlaps nic BAR0 (mapped, KVM memory slot 1)"),
+            std::string::npos)
+      << other.error().message;
 
-  auto trap = p.TrapMmio(kHole + 0x100000, 0x1000, std::make_shared<Bar>(), "MSI-X table");
+  auto trap = p.TrapMmio(kHole + 0x100000, 0x1000, std::make_shared<Bar>(),
+                         "MSI-X table");
   ASSERT_TRUE(trap);
-  auto over_trap = p.MapMemory(kHole + 0x100000, 0x2000, bar_mem, "BAR over table");
+  auto over_trap =
+      p.MapMemory(kHole + 0x100000, 0x2000, bar_mem, "BAR over table");
   ASSERT_FALSE(over_trap);
-  EXPECT_NE(over_trap.error().message.find("MSI-X table (trapped MMIO)"), std::string::npos);
+  EXPECT_NE(over_trap.error().message.find("MSI-X table (trapped MMIO)"),
+            std::string::npos);
 
   const std::pair<uint64_t, const char*> fixed_ranges[] = {
       {layout::kIoApic.value, "the IOAPIC (in-kernel)"},
-      {layout::kLocalApic.value + 0x10000, "the local APIC and MSI window (in-kernel)"},
+      {layout::kLocalApic.value + 0x10000,
+       "the local APIC and MSI window (in-kernel)"},
       {layout::kKvmTss.value, "KVM's identity-map and TSS pages"},
       {layout::kKvmIdentityMap.value, "KVM's identity-map and TSS pages"}};
   for (const auto& [gpa, what] : fixed_ranges) {
     auto fixed = p.MapMemory(gpa, 0x1000, bar_mem, "x");
     ASSERT_FALSE(fixed) << std::hex << gpa;
-    EXPECT_NE(fixed.error().message.find(what), std::string::npos) << fixed.error().message;
+    EXPECT_NE(fixed.error().message.find(what), std::string::npos)
+        << fixed.error().message;
   }
 
   auto unaligned = p.MapMemory(kHole + 0x200800, 0x1000, bar_mem, "x");
@@ -196,7 +208,8 @@ TEST_F(VmPlatformTest, TrapPioRefusesTakenAndInKernelPorts) {
   EXPECT_NE(com1.error().message.find("COM1"), std::string::npos);
   auto cf8 = p.TrapPio(0xcfc, 4, bar, "x");
   ASSERT_FALSE(cf8);
-  EXPECT_NE(cf8.error().message.find("PCI configuration ports"), std::string::npos);
+  EXPECT_NE(cf8.error().message.find("PCI configuration ports"),
+            std::string::npos);
   for (uint16_t port : {0x20, 0x42, 0x61, 0xa1, 0x4d0}) {
     auto k = p.TrapPio(port, 1, bar, "x");
     ASSERT_FALSE(k) << port;
@@ -218,7 +231,8 @@ TEST_F(VmPlatformTest, RouteMsiUpdateAndRelease) {
   EXPECT_EQ(kvm.irqfds[0].gsi, layout::kFirstMsiGsi);
   EXPECT_EQ(kvm.irqfds[0].resamplefd, -1);
   ASSERT_EQ(kvm.routing.size(), 41u);
-  EXPECT_EQ(kvm.routing.back().type, static_cast<uint32_t>(KVM_IRQ_ROUTING_MSI));
+  EXPECT_EQ(kvm.routing.back().type,
+            static_cast<uint32_t>(KVM_IRQ_ROUTING_MSI));
   EXPECT_EQ(kvm.routing.back().u.msi.address_lo, 0xfee01000u);
   ASSERT_TRUE((*route)->Update({0xfee02000, 0x4042}));
   EXPECT_EQ(kvm.routing.back().u.msi.address_lo, 0xfee02000u);
@@ -226,7 +240,8 @@ TEST_F(VmPlatformTest, RouteMsiUpdateAndRelease) {
   auto refused = (*route)->Update({0xfed00000, 0x4042});  // HPET, not an APIC
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::kPermissionDenied);
-  EXPECT_NE(refused.error().message.find("a guest may only target the local APIC window"),
+  EXPECT_NE(refused.error().message.find(
+                "a guest may only target the local APIC window"),
             std::string::npos);
   EXPECT_EQ(kvm.routing.back().u.msi.address_lo, 0xfee02000u);  // unchanged
 
@@ -247,9 +262,10 @@ TEST_F(VmPlatformTest, RouteMsiRefusesOtherAddressesBeforeKvm) {
   auto r = vm->platform().RouteMsi(e.get(), {layout::kPciHole.value, 0x41});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kPermissionDenied);
-  EXPECT_NE(r.error().message.find("a guest may only target the local APIC window "
-                                   "0xfee00000-0xfeefffff"),
-            std::string::npos);
+  EXPECT_NE(
+      r.error().message.find("a guest may only target the local APIC window "
+                             "0xfee00000-0xfeefffff"),
+      std::string::npos);
   EXPECT_EQ(Count("SetGsiRouting"), 0u);
   EXPECT_EQ(Count("Irqfd"), 0u);
   // An irqfd failure releases the GSI it had.
@@ -270,9 +286,11 @@ TEST_F(VmPlatformTest, RouteIntxIsAResampledIrqfdOnAnIoApicInput) {
   EXPECT_EQ(kvm.irqfds[0].gsi, gsi);
   EXPECT_EQ(kvm.irqfds[0].resamplefd, res.get());
   EXPECT_EQ(Count("SetGsiRouting"), 0u);  // KVM's defaults already route it
-  auto msi_gsi = vm->platform().RouteIntx(trig.get(), res.get(), layout::kFirstMsiGsi);
+  auto msi_gsi =
+      vm->platform().RouteIntx(trig.get(), res.get(), layout::kFirstMsiGsi);
   ASSERT_FALSE(msi_gsi);
-  EXPECT_NE(msi_gsi.error().message.find("not a PCI INTx line"), std::string::npos);
+  EXPECT_NE(msi_gsi.error().message.find("not a PCI INTx line"),
+            std::string::npos);
   EXPECT_FALSE(vm->platform().RouteIntx(trig.get(), res.get(), 4));  // COM1's
   auto no_resample = vm->platform().RouteIntx(trig.get(), -1, gsi);
   ASSERT_FALSE(no_resample);
@@ -287,7 +305,9 @@ TEST_F(VmPlatformTest, RouteIntxIsAResampledIrqfdOnAnIoApicInput) {
 TEST_F(VmPlatformTest, MmioExitsOfEveryWidthReachTheTrap) {
   const uint64_t base = kHole + 0x10000;
   std::vector<uint64_t> read_back;
-  auto keep = [&](kvm_run* run) { read_back.push_back(pci::LoadLe({run->mmio.data, run->mmio.len})); };
+  auto keep = [&](kvm_run* run) {
+    read_back.push_back(pci::LoadLe({run->mmio.data, run->mmio.len}));
+  };
   kvm.script = {
       testing::Mmio(base + 0x1, 1, true, 0x5a),
       testing::Mmio(base + 0x2, 2, true, 0xbeef),
@@ -297,7 +317,8 @@ TEST_F(VmPlatformTest, MmioExitsOfEveryWidthReachTheTrap) {
       testing::Then(keep, testing::Mmio(base + 0x10, 2, false)),
       testing::Then(keep, testing::Mmio(base + 0x10, 4, false)),
       testing::Then(keep, testing::Mmio(base + 0x10, 8, false)),
-      testing::Then(keep, testing::Mmio(base + 0x20000, 4, false)),  // nothing there
+      testing::Then(keep,
+                    testing::Mmio(base + 0x20000, 4, false)),  // nothing there
       testing::Then(keep, testing::IoOut(layout::kPowerOffPort, 0)),
   };
   auto vm = MakeVm();
@@ -309,10 +330,15 @@ TEST_F(VmPlatformTest, MmioExitsOfEveryWidthReachTheTrap) {
   EXPECT_EQ(vm->Wait().reason, StopReason::kPowerOff);
   ASSERT_EQ(bar->log.size(), 8u);
   const std::vector<std::tuple<uint64_t, size_t, uint64_t>> writes = {
-      {1, 1, 0x5a}, {2, 2, 0xbeef}, {4, 4, 0xdeadbeef}, {8, 8, 0x0123456789abcdefull}};
+      {1, 1, 0x5a},
+      {2, 2, 0xbeef},
+      {4, 4, 0xdeadbeef},
+      {8, 8, 0x0123456789abcdefull}};
   for (size_t i = 0; i < 4; ++i) {
     EXPECT_TRUE(bar->log[i].write);
-    EXPECT_EQ(std::tuple(bar->log[i].offset, bar->log[i].size, bar->log[i].value), writes[i]);
+    EXPECT_EQ(
+        std::tuple(bar->log[i].offset, bar->log[i].size, bar->log[i].value),
+        writes[i]);
   }
   for (size_t i = 4; i < 8; ++i) {
     EXPECT_FALSE(bar->log[i].write);
@@ -336,7 +362,8 @@ class MovingBar : public pci::IoHandler {
   void Write(uint64_t, std::span<const uint8_t> d) override {
     std::lock_guard lock(mu_);
     reg_.reset();  // removes our own range while we run in it
-    auto r = platform_.TrapMmio(pci::LoadLe(d), 0x1000, self_.lock(), "moving BAR");
+    auto r =
+        platform_.TrapMmio(pci::LoadLe(d), 0x1000, self_.lock(), "moving BAR");
     ok = r.has_value();
     if (r) reg_ = std::move(*r);
   }
@@ -361,7 +388,8 @@ class MovingBar : public pci::IoHandler {
 
 TEST_F(VmPlatformTest, ATrapHandlerMovesItsOwnRangeFromAVcpu) {
   const uint64_t from = kHole + 0x40000, to = kHole + 0x80000;
-  kvm.script = {testing::Mmio(from, 8, true, to), testing::IoOut(layout::kPowerOffPort, 0)};
+  kvm.script = {testing::Mmio(from, 8, true, to),
+                testing::IoOut(layout::kPowerOffPort, 0)};
   auto vm = MakeVm();
   ASSERT_TRUE(vm);
   auto bar = std::make_shared<MovingBar>(vm->platform());
@@ -434,9 +462,12 @@ TEST_F(VmPlatformTest, TeardownReleasesTheDevicesFirstThenTheVm) {
     auto dev = std::make_shared<Device>();
     pci::GuestPlatform& p = vm->platform();
     dev->regs.push_back(*p.MapMemory(kHole, kBarBytes, bar_mem, "BAR0"));
-    dev->regs.push_back(*p.TrapMmio(kHole + kBarBytes, 0x1000, std::make_shared<Bar>(), "table"));
-    dev->regs.push_back(*p.TrapPio(layout::kPciIoStart, 0x20, std::make_shared<Bar>(), "BAR2"));
-    dev->regs.push_back(*p.RouteIntx(trig.get(), res.get(), layout::PciIntxGsi(3, 1).value));
+    dev->regs.push_back(*p.TrapMmio(kHole + kBarBytes, 0x1000,
+                                    std::make_shared<Bar>(), "table"));
+    dev->regs.push_back(
+        *p.TrapPio(layout::kPciIoStart, 0x20, std::make_shared<Bar>(), "BAR2"));
+    dev->regs.push_back(
+        *p.RouteIntx(trig.get(), res.get(), layout::PciIntxGsi(3, 1).value));
     dev->regs.push_back(*vm->AddKvmVfioGroup(group.get()));
     dev->msi = std::move(*p.RouteMsi(e.get(), {0xfee00000, 0x41}));
     ASSERT_TRUE(vm->pci_bus().Add(3, 0, dev));
@@ -472,9 +503,12 @@ TEST_F(VmPlatformTest, RegistrationsMayOutliveTheVm) {
     ASSERT_TRUE(vm);
     pci::GuestPlatform& p = vm->platform();
     regs.push_back(*p.MapMemory(kHole, kBarBytes, bar_mem, "BAR0"));
-    regs.push_back(*p.TrapMmio(kHole + kBarBytes, 0x1000, std::make_shared<Bar>(), "table"));
-    regs.push_back(*p.TrapPio(layout::kPciIoStart, 0x20, std::make_shared<Bar>(), "BAR2"));
-    regs.push_back(*p.RouteIntx(trig.get(), res.get(), layout::PciIntxGsi(5, 2).value));
+    regs.push_back(*p.TrapMmio(kHole + kBarBytes, 0x1000,
+                               std::make_shared<Bar>(), "table"));
+    regs.push_back(
+        *p.TrapPio(layout::kPciIoStart, 0x20, std::make_shared<Bar>(), "BAR2"));
+    regs.push_back(
+        *p.RouteIntx(trig.get(), res.get(), layout::PciIntxGsi(5, 2).value));
     msi = std::move(*p.RouteMsi(e.get(), {0xfee00000, 0x41}));
   }
   EXPECT_EQ(kvm.calls_on_closed_vm_fd, 0);
