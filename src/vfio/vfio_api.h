@@ -4,8 +4,9 @@
 // layer makes on /dev/vfio/vfio, /dev/vfio/N and a device fd goes through
 // VfioApi, one typed method per VFIO ioctl (linux/vfio.h, kernel 6.1 UAPI).
 // The kernel implementation (vfio_api_kernel.cc) is a thin ioctl(2) wrapper;
-// FakeVfioApi (fake_vfio_api.h) keeps containers, groups and devices in memory
-// so the layers above (guest-side PCI, assignment) test without an IOMMU.
+// FakeVfioApi (tests/support/vfio/fake_vfio_api.h) keeps containers, groups and
+// devices in memory so the layers above (guest-side PCI, assignment) test
+// without an IOMMU.
 //
 // The cut follows cloud-hypervisor's vfio-ioctls: one method per ioctl, with
 // variable-length answers (capability chains, hot-reset lists) returned
@@ -34,8 +35,8 @@ struct IovaRange {
 
 // VFIO_IOMMU_GET_INFO (struct vfio_iommu_type1_info and its caps).
 struct IommuInfo {
-  uint32_t flags = 0;          // VFIO_IOMMU_INFO_PGSIZES | _CAPS
-  uint64_t iova_pgsizes = 0;   // bitmap of supported IOMMU page sizes
+  uint32_t flags = 0;                  // VFIO_IOMMU_INFO_PGSIZES | _CAPS
+  uint64_t iova_pgsizes = 0;           // bitmap of supported IOMMU page sizes
   std::vector<IovaRange> iova_ranges;  // empty: the kernel gave no IOVA cap
   std::optional<uint32_t> dma_avail;   // VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL
 };
@@ -122,18 +123,25 @@ class VfioApi {
   virtual void Close(int fd) = 0;
 
   // Container fd.
-  virtual Result<int> GetApiVersion(int container) = 0;           // VFIO_GET_API_VERSION
-  virtual Result<bool> CheckExtension(int container, uint32_t ext) = 0;  // VFIO_CHECK_EXTENSION
-  virtual Status SetIommu(int container, uint32_t iommu_type) = 0;     // VFIO_SET_IOMMU
-  virtual Result<IommuInfo> GetIommuInfo(int container) = 0;           // VFIO_IOMMU_GET_INFO
-  virtual Status MapDma(int container, const DmaMapArgs& args) = 0;    // VFIO_IOMMU_MAP_DMA
+  virtual Result<int> GetApiVersion(int container) = 0;  // VFIO_GET_API_VERSION
+  virtual Result<bool> CheckExtension(
+      int container, uint32_t ext) = 0;  // VFIO_CHECK_EXTENSION
+  virtual Status SetIommu(int container,
+                          uint32_t iommu_type) = 0;  // VFIO_SET_IOMMU
+  virtual Result<IommuInfo> GetIommuInfo(
+      int container) = 0;  // VFIO_IOMMU_GET_INFO
+  virtual Status MapDma(int container,
+                        const DmaMapArgs& args) = 0;  // VFIO_IOMMU_MAP_DMA
   // VFIO_IOMMU_UNMAP_DMA; returns the size the kernel unmapped.
-  virtual Result<uint64_t> UnmapDma(int container, uint64_t iova, uint64_t size) = 0;
+  virtual Result<uint64_t> UnmapDma(int container, uint64_t iova,
+                                    uint64_t size) = 0;
 
   // Group fd.
-  virtual Result<uint32_t> GetGroupStatus(int group) = 0;  // VFIO_GROUP_GET_STATUS flags
-  virtual Status SetContainer(int group, int container) = 0;  // VFIO_GROUP_SET_CONTAINER
-  virtual Status UnsetContainer(int group) = 0;               // VFIO_GROUP_UNSET_CONTAINER
+  virtual Result<uint32_t> GetGroupStatus(
+      int group) = 0;  // VFIO_GROUP_GET_STATUS flags
+  virtual Status SetContainer(int group,
+                              int container) = 0;  // VFIO_GROUP_SET_CONTAINER
+  virtual Status UnsetContainer(int group) = 0;    // VFIO_GROUP_UNSET_CONTAINER
   // VFIO_GROUP_GET_DEVICE_FD with the device name ("0000:00:03.0").
   virtual Result<int> GetDeviceFd(int group, const std::string& name) = 0;
 
@@ -149,11 +157,13 @@ class VfioApi {
   virtual Result<HotResetInfo> GetHotResetInfo(int device) = 0;
   // pread/pwrite at `offset` in the device fd (region offset + offset in the
   // region). Returns bytes transferred.
-  virtual Result<size_t> Pread(int device, void* buf, size_t len, uint64_t offset) = 0;
+  virtual Result<size_t> Pread(int device, void* buf, size_t len,
+                               uint64_t offset) = 0;
   virtual Result<size_t> Pwrite(int device, const void* buf, size_t len,
                                 uint64_t offset) = 0;
   // mmap(NULL, len, prot, MAP_SHARED, device, offset).
-  virtual Result<void*> Mmap(int device, uint64_t offset, size_t len, int prot) = 0;
+  virtual Result<void*> Mmap(int device, uint64_t offset, size_t len,
+                             int prot) = 0;
   virtual void Munmap(void* addr, size_t len) = 0;
 
   // The process's RLIMIT_MEMLOCK soft limit in bytes (UINT64_MAX = unlimited).

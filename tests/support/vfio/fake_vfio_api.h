@@ -27,18 +27,18 @@
 namespace devpass::vfio {
 
 struct FakeRegion {
-  RegionInfo info;             // offset: left 0 = the fake uses index << 40 like vfio-pci
-  std::vector<uint8_t> data;   // contents; resized to info.size
+  RegionInfo info;  // offset: left 0 = the fake uses index << 40 like vfio-pci
+  std::vector<uint8_t> data;  // contents; resized to info.size
 };
 
 struct FakeDeviceSpec {
-  std::string name;            // "0000:00:03.0"
-  uint32_t flags = 0;          // VFIO_DEVICE_FLAGS_*
+  std::string name;                 // "0000:00:03.0"
+  uint32_t flags = 0;               // VFIO_DEVICE_FLAGS_*
   std::vector<FakeRegion> regions;  // by index; num_regions = size()
   std::vector<IrqInfo> irqs;        // by index; num_irqs = size()
   // GET_PCI_HOT_RESET_INFO answer; nullopt = ENODEV (no hot reset).
   std::optional<HotResetInfo> hot_reset;
-  int reset_errno = 0;         // VFIO_DEVICE_RESET answer (EINVAL: no reset method)
+  int reset_errno = 0;  // VFIO_DEVICE_RESET answer (EINVAL: no reset method)
 };
 
 // QEMU's edu device (1234:11e8) as vfio-pci shows it: BAR0 1 MiB mmappable,
@@ -49,7 +49,8 @@ FakeDeviceSpec FakeEduDevice(const std::string& name);
 // cap leaving out the table page, BAR2 is 64 KiB with MSIX_MAPPABLE; reset
 // and hot reset (affecting `hot_reset_peer` too when non-empty) supported.
 FakeDeviceSpec FakeMsixDevice(const std::string& name, uint32_t vectors = 8,
-                              bool msix_noresize = true, const std::string& hot_reset_peer = "");
+                              bool msix_noresize = true,
+                              const std::string& hot_reset_peer = "");
 
 class FakeVfioApi final : public VfioApi {
  public:
@@ -69,14 +70,15 @@ class FakeVfioApi final : public VfioApi {
 
   int api_version;
   std::set<uint32_t> extensions;  // default: TYPE1, TYPE1v2, UNMAP_ALL
-  IommuInfo iommu_info;           // default: 4K/2M/1G, x86-like IOVA ranges, dma_avail
+  IommuInfo iommu_info;  // default: 4K/2M/1G, x86-like IOVA ranges, dma_avail
   uint64_t memlock_limit = 64ull << 20;  // MAP_DMA beyond it: ENOMEM
 
   // --- Observation.
   std::vector<std::string> log;
   std::vector<IrqSet> irq_sets;
   std::vector<DmaMapArgs> dma_maps;
-  std::map<uint64_t, uint64_t> live_dma;  // iova -> size, as the "kernel" holds it
+  std::map<uint64_t, uint64_t>
+      live_dma;  // iova -> size, as the "kernel" holds it
   // Lines of `log` starting with `prefix`, in order.
   std::vector<std::string> Calls(const std::string& prefix) const;
   size_t open_fds() const { return fds_.size(); }
@@ -84,7 +86,8 @@ class FakeVfioApi final : public VfioApi {
   // Live region contents (what pwrite/mmap writes change).
   std::vector<uint8_t>& RegionData(const std::string& device, uint32_t index);
   // Vectors enabled at an index and their eventfds (empty = disabled).
-  std::vector<int32_t> EnabledVectors(const std::string& device, uint32_t index) const;
+  std::vector<int32_t> EnabledVectors(const std::string& device,
+                                      uint32_t index) const;
   bool intx_masked(const std::string& device) const;
   // Raises an interrupt the way the kernel does: signals the trigger eventfd
   // (INTx also becomes masked until unmasked). False if nothing is wired.
@@ -98,7 +101,8 @@ class FakeVfioApi final : public VfioApi {
   Status SetIommu(int container, uint32_t iommu_type) override;
   Result<IommuInfo> GetIommuInfo(int container) override;
   Status MapDma(int container, const DmaMapArgs& args) override;
-  Result<uint64_t> UnmapDma(int container, uint64_t iova, uint64_t size) override;
+  Result<uint64_t> UnmapDma(int container, uint64_t iova,
+                            uint64_t size) override;
   Result<uint32_t> GetGroupStatus(int group) override;
   Status SetContainer(int group, int container) override;
   Status UnsetContainer(int group) override;
@@ -109,9 +113,12 @@ class FakeVfioApi final : public VfioApi {
   Status SetIrqs(int device, const IrqSet& set) override;
   Status Reset(int device) override;
   Result<HotResetInfo> GetHotResetInfo(int device) override;
-  Result<size_t> Pread(int device, void* buf, size_t len, uint64_t offset) override;
-  Result<size_t> Pwrite(int device, const void* buf, size_t len, uint64_t offset) override;
-  Result<void*> Mmap(int device, uint64_t offset, size_t len, int prot) override;
+  Result<size_t> Pread(int device, void* buf, size_t len,
+                       uint64_t offset) override;
+  Result<size_t> Pwrite(int device, const void* buf, size_t len,
+                        uint64_t offset) override;
+  Result<void*> Mmap(int device, uint64_t offset, size_t len,
+                     int prot) override;
   void Munmap(void* addr, size_t len) override;
   uint64_t MemlockLimit() override { return memlock_limit; }
 
@@ -131,14 +138,15 @@ class FakeVfioApi final : public VfioApi {
   enum class Kind { kContainer, kGroup, kDevice };
   struct Fd {
     Kind kind;
-    int group = -1;         // kGroup
-    std::string device;     // kDevice
+    int group = -1;      // kGroup
+    std::string device;  // kDevice
   };
 
   int TakeFailure(const std::string& op);
   tl::unexpected<Error> Fail(int err, const std::string& what);
   Result<FakeDevice*> DeviceFor(int fd, const std::string& op);
-  Result<FakeRegion*> RegionAt(FakeDevice& dev, uint64_t offset, size_t len, uint64_t* at);
+  Result<FakeRegion*> RegionAt(FakeDevice& dev, uint64_t offset, size_t len,
+                               uint64_t* at);
   int NewFd(Fd fd);
   void Detach(int group_number);
 

@@ -1,13 +1,12 @@
 #include "vfio/fake_vfio_api.h"
 
+#include <fmt/format.h>
 #include <linux/vfio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "base/pci_address.h"
 #include "vfio/caps.h"
@@ -32,19 +31,25 @@ FakeVfioApi::FakeVfioApi() : api_version(VFIO_API_VERSION) {
 
 FakeVfioApi::~FakeVfioApi() = default;
 
-void FakeVfioApi::AddGroup(int number, bool viable) { groups_[number].viable = viable; }
+void FakeVfioApi::AddGroup(int number, bool viable) {
+  groups_[number].viable = viable;
+}
 
-void FakeVfioApi::SetGroupViable(int number, bool viable) { groups_[number].viable = viable; }
+void FakeVfioApi::SetGroupViable(int number, bool viable) {
+  groups_[number].viable = viable;
+}
 
 void FakeVfioApi::AddDevice(int group, FakeDeviceSpec spec) {
   if (!groups_.count(group)) AddGroup(group);
   for (size_t i = 0; i < spec.regions.size(); ++i) {
     auto& r = spec.regions[i];
     r.info.index = static_cast<uint32_t>(i);
-    if (r.info.offset == 0) r.info.offset = static_cast<uint64_t>(i) << kIndexShift;
+    if (r.info.offset == 0)
+      r.info.offset = static_cast<uint64_t>(i) << kIndexShift;
     r.data.resize(r.info.size);
   }
-  for (size_t i = 0; i < spec.irqs.size(); ++i) spec.irqs[i].index = static_cast<uint32_t>(i);
+  for (size_t i = 0; i < spec.irqs.size(); ++i)
+    spec.irqs[i].index = static_cast<uint32_t>(i);
   // The device itself appears in its own hot-reset list with its group.
   if (spec.hot_reset) {
     if (auto self = PciAddress::Parse(spec.name)) {
@@ -72,7 +77,8 @@ std::vector<std::string> FakeVfioApi::Calls(const std::string& prefix) const {
   return out;
 }
 
-std::vector<uint8_t>& FakeVfioApi::RegionData(const std::string& device, uint32_t index) {
+std::vector<uint8_t>& FakeVfioApi::RegionData(const std::string& device,
+                                              uint32_t index) {
   return devices_.at(device).spec.regions.at(index).data;
 }
 
@@ -87,10 +93,12 @@ bool FakeVfioApi::intx_masked(const std::string& device) const {
   return devices_.at(device).intx_masked;
 }
 
-bool FakeVfioApi::FireIrq(const std::string& device, uint32_t index, uint32_t vector) {
+bool FakeVfioApi::FireIrq(const std::string& device, uint32_t index,
+                          uint32_t vector) {
   auto& dev = devices_.at(device);
   auto it = dev.enabled.find(index);
-  if (it == dev.enabled.end() || vector >= it->second.size() || it->second[vector] < 0) {
+  if (it == dev.enabled.end() || vector >= it->second.size() ||
+      it->second[vector] < 0) {
     return false;
   }
   if (index == VFIO_PCI_INTX_IRQ_INDEX) {
@@ -133,7 +141,8 @@ Result<int> FakeVfioApi::Open(const std::filesystem::path& path) {
   }
   if (int e = TakeFailure("OPEN_GROUP")) return Fail(e, "open group");
   int number = -1;
-  auto [end, ec] = std::from_chars(leaf.data(), leaf.data() + leaf.size(), number);
+  auto [end, ec] =
+      std::from_chars(leaf.data(), leaf.data() + leaf.size(), number);
   if (ec != std::errc() || end != leaf.data() + leaf.size()) {
     return Fail(ENOENT, "open " + path.string());
   }
@@ -190,7 +199,8 @@ Status FakeVfioApi::SetIommu(int container, uint32_t iommu_type) {
   log.push_back(fmt::format("SET_IOMMU {} type={}", container, iommu_type));
   if (int e = TakeFailure("SET_IOMMU")) return Fail(e, "SET_IOMMU");
   auto& c = containers_[container];
-  if (c.groups == 0 || !extensions.count(iommu_type)) return Fail(EINVAL, "SET_IOMMU");
+  if (c.groups == 0 || !extensions.count(iommu_type))
+    return Fail(EINVAL, "SET_IOMMU");
   if (c.iommu_type != 0) return Fail(EBUSY, "SET_IOMMU");
   c.iommu_type = iommu_type;
   iommu_type_ = iommu_type;
@@ -200,20 +210,24 @@ Status FakeVfioApi::SetIommu(int container, uint32_t iommu_type) {
 Result<IommuInfo> FakeVfioApi::GetIommuInfo(int container) {
   log.push_back(fmt::format("IOMMU_GET_INFO {}", container));
   if (int e = TakeFailure("IOMMU_GET_INFO")) return Fail(e, "IOMMU_GET_INFO");
-  if (containers_[container].iommu_type == 0) return Fail(EINVAL, "IOMMU_GET_INFO");
+  if (containers_[container].iommu_type == 0)
+    return Fail(EINVAL, "IOMMU_GET_INFO");
   IommuInfo info = iommu_info;
-  if (info.dma_avail) *info.dma_avail -= std::min<uint32_t>(*info.dma_avail, live_dma.size());
+  if (info.dma_avail)
+    *info.dma_avail -= std::min<uint32_t>(*info.dma_avail, live_dma.size());
   return ParseIommuInfo(EncodeIommuInfo(info));
 }
 
 Status FakeVfioApi::MapDma(int container, const DmaMapArgs& a) {
-  log.push_back(fmt::format("MAP_DMA {} iova=0x{:x} size=0x{:x}", container, a.iova, a.size));
+  log.push_back(fmt::format("MAP_DMA {} iova=0x{:x} size=0x{:x}", container,
+                            a.iova, a.size));
   dma_maps.push_back(a);
   if (int e = TakeFailure("MAP_DMA")) return Fail(e, "MAP_DMA");
   if (containers_[container].iommu_type == 0) return Fail(EINVAL, "MAP_DMA");
   uint64_t locked = a.size;
   for (const auto& [iova, size] : live_dma) {
-    if (a.iova < iova + size && iova < a.iova + a.size) return Fail(EEXIST, "MAP_DMA");
+    if (a.iova < iova + size && iova < a.iova + a.size)
+      return Fail(EEXIST, "MAP_DMA");
     locked += size;
   }
   if (locked > memlock_limit) return Fail(ENOMEM, "MAP_DMA");
@@ -221,8 +235,10 @@ Status FakeVfioApi::MapDma(int container, const DmaMapArgs& a) {
   return Ok();
 }
 
-Result<uint64_t> FakeVfioApi::UnmapDma(int container, uint64_t iova, uint64_t size) {
-  log.push_back(fmt::format("UNMAP_DMA {} iova=0x{:x} size=0x{:x}", container, iova, size));
+Result<uint64_t> FakeVfioApi::UnmapDma(int container, uint64_t iova,
+                                       uint64_t size) {
+  log.push_back(fmt::format("UNMAP_DMA {} iova=0x{:x} size=0x{:x}", container,
+                            iova, size));
   if (int e = TakeFailure("UNMAP_DMA")) return Fail(e, "UNMAP_DMA");
   auto it = live_dma.find(iova);
   if (it == live_dma.end() || it->second != size) return uint64_t{0};
@@ -232,7 +248,8 @@ Result<uint64_t> FakeVfioApi::UnmapDma(int container, uint64_t iova, uint64_t si
 
 Result<uint32_t> FakeVfioApi::GetGroupStatus(int group) {
   log.push_back(fmt::format("GROUP_GET_STATUS {}", group));
-  if (int e = TakeFailure("GROUP_GET_STATUS")) return Fail(e, "GROUP_GET_STATUS");
+  if (int e = TakeFailure("GROUP_GET_STATUS"))
+    return Fail(e, "GROUP_GET_STATUS");
   const auto& g = groups_.at(fds_.at(group).group);
   return (g.viable ? VFIO_GROUP_FLAGS_VIABLE : 0u) |
          (g.container >= 0 ? VFIO_GROUP_FLAGS_CONTAINER_SET : 0u);
@@ -265,23 +282,27 @@ Result<int> FakeVfioApi::GetDeviceFd(int group, const std::string& name) {
     return Fail(EINVAL, "GET_DEVICE_FD");
   }
   auto it = devices_.find(name);
-  if (it == devices_.end() || it->second.group != number) return Fail(ENODEV, "GET_DEVICE_FD");
+  if (it == devices_.end() || it->second.group != number)
+    return Fail(ENODEV, "GET_DEVICE_FD");
   int fd = NewFd({Kind::kDevice, number, name});
   log.push_back(fmt::format("GET_DEVICE_FD {} {} -> {}", group, name, fd));
   return fd;
 }
 
-Result<FakeVfioApi::FakeDevice*> FakeVfioApi::DeviceFor(int fd, const std::string& op) {
+Result<FakeVfioApi::FakeDevice*> FakeVfioApi::DeviceFor(int fd,
+                                                        const std::string& op) {
   if (int e = TakeFailure(op)) return Fail(e, op);
   auto it = fds_.find(fd);
-  if (it == fds_.end() || it->second.kind != Kind::kDevice) return Fail(EBADF, op);
+  if (it == fds_.end() || it->second.kind != Kind::kDevice)
+    return Fail(EBADF, op);
   return &devices_.at(it->second.device);
 }
 
 Result<DeviceInfo> FakeVfioApi::GetDeviceInfo(int device) {
   log.push_back(fmt::format("DEVICE_GET_INFO {}", device));
   DP_ASSIGN_OR_RETURN(FakeDevice * d, DeviceFor(device, "DEVICE_GET_INFO"));
-  return DeviceInfo{d->spec.flags, static_cast<uint32_t>(d->spec.regions.size()),
+  return DeviceInfo{d->spec.flags,
+                    static_cast<uint32_t>(d->spec.regions.size()),
                     static_cast<uint32_t>(d->spec.irqs.size())};
 }
 
@@ -302,8 +323,9 @@ Result<IrqInfo> FakeVfioApi::GetIrqInfo(int device, uint32_t index) {
 }
 
 Status FakeVfioApi::SetIrqs(int device, const IrqSet& s) {
-  log.push_back(fmt::format("SET_IRQS {} index={} start={} count={} flags=0x{:x}", device,
-                            s.index, s.start, s.count, s.flags));
+  log.push_back(
+      fmt::format("SET_IRQS {} index={} start={} count={} flags=0x{:x}", device,
+                  s.index, s.start, s.count, s.flags));
   irq_sets.push_back(s);
   DP_ASSIGN_OR_RETURN(FakeDevice * d, DeviceFor(device, "SET_IRQS"));
   if (s.index >= d->spec.irqs.size()) return Fail(EINVAL, "SET_IRQS");
@@ -311,18 +333,22 @@ Status FakeVfioApi::SetIrqs(int device, const IrqSet& s) {
   const uint32_t action = s.flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
   const uint32_t data = s.flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
   auto enabled = d->enabled.find(s.index);
-  if (action == VFIO_IRQ_SET_ACTION_TRIGGER && data == VFIO_IRQ_SET_DATA_NONE && s.count == 0) {
+  if (action == VFIO_IRQ_SET_ACTION_TRIGGER && data == VFIO_IRQ_SET_DATA_NONE &&
+      s.count == 0) {
     d->enabled.erase(s.index);  // disable the whole index
     if (s.index == VFIO_PCI_INTX_IRQ_INDEX) d->intx_unmask_fd = -1;
     return Ok();
   }
-  if (s.count == 0 || s.start + s.count > info.count) return Fail(EINVAL, "SET_IRQS");
-  if (action == VFIO_IRQ_SET_ACTION_TRIGGER && data == VFIO_IRQ_SET_DATA_EVENTFD) {
+  if (s.count == 0 || s.start + s.count > info.count)
+    return Fail(EINVAL, "SET_IRQS");
+  if (action == VFIO_IRQ_SET_ACTION_TRIGGER &&
+      data == VFIO_IRQ_SET_DATA_EVENTFD) {
     if (s.eventfds.size() != s.count) return Fail(EINVAL, "SET_IRQS");
     if (enabled == d->enabled.end()) {
       if (Exclusive(s.index)) {
         for (uint32_t other = 0; other <= VFIO_PCI_MSIX_IRQ_INDEX; ++other) {
-          if (other != s.index && d->enabled.count(other)) return Fail(EINVAL, "SET_IRQS");
+          if (other != s.index && d->enabled.count(other))
+            return Fail(EINVAL, "SET_IRQS");
         }
       }
       std::vector<int32_t> fds(s.start + s.count, -1);
@@ -334,7 +360,8 @@ Status FakeVfioApi::SetIrqs(int device, const IrqSet& s) {
     auto& fds = enabled->second;
     if (s.start + s.count > fds.size()) {
       // Growing in place needs dynamic MSI-X (6.5+); NORESIZE refuses it.
-      if (s.index != VFIO_PCI_MSIX_IRQ_INDEX || (info.flags & VFIO_IRQ_INFO_NORESIZE)) {
+      if (s.index != VFIO_PCI_MSIX_IRQ_INDEX ||
+          (info.flags & VFIO_IRQ_INFO_NORESIZE)) {
         return Fail(EINVAL, "SET_IRQS");
       }
       fds.resize(s.start + s.count, -1);
@@ -345,7 +372,8 @@ Status FakeVfioApi::SetIrqs(int device, const IrqSet& s) {
   if (s.index != VFIO_PCI_INTX_IRQ_INDEX || enabled == d->enabled.end()) {
     return Fail(EINVAL, "SET_IRQS");  // mask/unmask: INTx only, once enabled
   }
-  if (action == VFIO_IRQ_SET_ACTION_UNMASK && data == VFIO_IRQ_SET_DATA_EVENTFD) {
+  if (action == VFIO_IRQ_SET_ACTION_UNMASK &&
+      data == VFIO_IRQ_SET_DATA_EVENTFD) {
     d->intx_unmask_fd = s.eventfds.empty() ? -1 : s.eventfds[0];
   } else if (action == VFIO_IRQ_SET_ACTION_UNMASK) {
     d->intx_masked = false;
@@ -371,8 +399,8 @@ Result<HotResetInfo> FakeVfioApi::GetHotResetInfo(int device) {
   return *d->spec.hot_reset;
 }
 
-Result<FakeRegion*> FakeVfioApi::RegionAt(FakeDevice& dev, uint64_t offset, size_t len,
-                                          uint64_t* at) {
+Result<FakeRegion*> FakeVfioApi::RegionAt(FakeDevice& dev, uint64_t offset,
+                                          size_t len, uint64_t* at) {
   uint64_t index = offset >> kIndexShift;
   if (index >= dev.spec.regions.size()) return Fail(EINVAL, "region access");
   FakeRegion& r = dev.spec.regions[index];
@@ -381,7 +409,8 @@ Result<FakeRegion*> FakeVfioApi::RegionAt(FakeDevice& dev, uint64_t offset, size
   return &r;
 }
 
-Result<size_t> FakeVfioApi::Pread(int device, void* buf, size_t len, uint64_t offset) {
+Result<size_t> FakeVfioApi::Pread(int device, void* buf, size_t len,
+                                  uint64_t offset) {
   DP_ASSIGN_OR_RETURN(FakeDevice * d, DeviceFor(device, "PREAD"));
   uint64_t at = 0;
   DP_ASSIGN_OR_RETURN(FakeRegion * r, RegionAt(*d, offset, len, &at));
@@ -389,7 +418,8 @@ Result<size_t> FakeVfioApi::Pread(int device, void* buf, size_t len, uint64_t of
   return len;
 }
 
-Result<size_t> FakeVfioApi::Pwrite(int device, const void* buf, size_t len, uint64_t offset) {
+Result<size_t> FakeVfioApi::Pwrite(int device, const void* buf, size_t len,
+                                   uint64_t offset) {
   log.push_back(fmt::format("PWRITE {} 0x{:x} len={}", device, offset, len));
   DP_ASSIGN_OR_RETURN(FakeDevice * d, DeviceFor(device, "PWRITE"));
   uint64_t at = 0;
@@ -398,13 +428,15 @@ Result<size_t> FakeVfioApi::Pwrite(int device, const void* buf, size_t len, uint
   return len;
 }
 
-Result<void*> FakeVfioApi::Mmap(int device, uint64_t offset, size_t len, int prot) {
+Result<void*> FakeVfioApi::Mmap(int device, uint64_t offset, size_t len,
+                                int prot) {
   (void)prot;
   log.push_back(fmt::format("MMAP {} 0x{:x} len=0x{:x}", device, offset, len));
   DP_ASSIGN_OR_RETURN(FakeDevice * d, DeviceFor(device, "MMAP"));
   uint64_t at = 0;
   DP_ASSIGN_OR_RETURN(FakeRegion * r, RegionAt(*d, offset, len, &at));
-  if (!(r->info.flags & VFIO_REGION_INFO_FLAG_MMAP)) return Fail(EINVAL, "MMAP");
+  if (!(r->info.flags & VFIO_REGION_INFO_FLAG_MMAP))
+    return Fail(EINVAL, "MMAP");
   return static_cast<void*>(r->data.data() + at);
 }
 
