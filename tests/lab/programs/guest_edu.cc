@@ -52,6 +52,7 @@
 #include <thread>
 
 #include "guest_common.h"
+#include "guest_noiommu.h"
 
 namespace {
 
@@ -61,9 +62,10 @@ using Clock = std::chrono::steady_clock;
 // edu BAR0 registers (docs/specs/edu.rst). All accesses are 32-bit: edu takes
 // 4-byte accesses everywhere, and a 32-bit write to a DMA register sets it
 // whole; 8-byte MMIO is not something every VMM forwards.
-constexpr uint32_t kIdent = 0x00, kLiveness = 0x04, kFactorial = 0x08, kStatus = 0x20,
-                   kIrqStatus = 0x24, kIrqRaise = 0x60, kIrqAck = 0x64, kDmaSrc = 0x80,
-                   kDmaDst = 0x88, kDmaCount = 0x90, kDmaCmd = 0x98;
+constexpr uint32_t kIdent = 0x00, kLiveness = 0x04, kFactorial = 0x08,
+                   kStatus = 0x20, kIrqStatus = 0x24, kIrqRaise = 0x60,
+                   kIrqAck = 0x64, kDmaSrc = 0x80, kDmaDst = 0x88,
+                   kDmaCount = 0x90, kDmaCmd = 0x98;
 constexpr uint32_t kStatusComputing = 0x01, kStatusIrqFact = 0x80;
 constexpr uint32_t kIrqFact = 0x001, kIrqDma = 0x100;
 constexpr uint32_t kDmaRun = 1, kDmaToRam = 2, kDmaIrq = 4;
@@ -76,39 +78,23 @@ constexpr uint32_t kXfer = 2048;
 constexpr uint64_t kEduDmaLimit = 1ULL << 28;  // edu's default dma_mask + 1
 constexpr int kTimeoutMs = 5000;
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  void reset(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
-
 // BAR0 through an mmap of the VFIO region, or pread/pwrite on the device fd.
 class Bar {
  public:
-  Bar(int device, uint64_t offset, volatile uint8_t* map) : device_(device), offset_(offset),
-                                                            map_(map) {}
+  Bar(int device, uint64_t offset, volatile uint8_t* map)
+      : device_(device), offset_(offset), map_(map) {}
   uint32_t Read32(uint32_t reg) const {
     if (map_) return *reinterpret_cast<volatile uint32_t*>(map_ + reg);
     uint32_t v = ~0u;
-    if (::pread(device_, &v, 4, static_cast<off_t>(offset_ + reg)) != 4) v = ~0u;
+    if (::pread(device_, &v, 4, static_cast<off_t>(offset_ + reg)) != 4)
+      v = ~0u;
     return v;
   }
   void Write32(uint32_t reg, uint32_t v) const {
     if (map_) {
       *reinterpret_cast<volatile uint32_t*>(map_ + reg) = v;
-    } else if (::pwrite(device_, &v, 4, static_cast<off_t>(offset_ + reg)) != 4) {
+    } else if (::pwrite(device_, &v, 4, static_cast<off_t>(offset_ + reg)) !=
+               4) {
       Info("pwrite BAR0+0x%x failed: %s", reg, std::strerror(errno));
     }
   }
@@ -138,11 +124,13 @@ bool WaitClear(const Bar& bar, uint32_t reg, uint32_t mask) {
 }
 
 // One edu DMA of COUNT bytes; TO_RAM: edu buffer -> RAM. False on timeout.
-bool Dma(const Bar& bar, uint64_t src, uint64_t dst, uint32_t count, bool to_ram, bool irq) {
+bool Dma(const Bar& bar, uint64_t src, uint64_t dst, uint32_t count,
+         bool to_ram, bool irq) {
   bar.Write32(kDmaSrc, static_cast<uint32_t>(src));
   bar.Write32(kDmaDst, static_cast<uint32_t>(dst));
   bar.Write32(kDmaCount, count);
-  bar.Write32(kDmaCmd, kDmaRun | (to_ram ? kDmaToRam : 0) | (irq ? kDmaIrq : 0));
+  bar.Write32(kDmaCmd,
+              kDmaRun | (to_ram ? kDmaToRam : 0) | (irq ? kDmaIrq : 0));
   return WaitClear(bar, kDmaCmd, kDmaRun);
 }
 
@@ -152,133 +140,8 @@ uint32_t AckIrq(const Bar& bar) {
   return s;
 }
 
-// vfio in no-IOMMU mode and vfio-pci, loaded and enabled.
-bool PrepareVfio() {
-  const std::string param = "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode";
-  if (!Exists("/sys/module/vfio")) {
-    int rc = RunProgram({"modprobe", "vfio", "enable_unsafe_noiommu_mode=1"});
-    Info("modprobe vfio enable_unsafe_noiommu_mode=1: exit %d", rc);
-  }
-  if (!Exists(param)) {
-    Report(false, "vfio no-IOMMU mode",
-           "%s missing: this kernel's vfio is built without CONFIG_VFIO_NOIOMMU (Debian's is); "
-           "load the lab's rebuild first: insmod /lab/noiommu/vfio.ko (lab-guest-initrd "
-           "--modules vfio-pci does it in a guest)",
-           param.c_str());
-    return false;
-  }
-  if (ReadText(param).value_or("") != "Y" && !WriteText(param, "1")) {
-    Report(false, "vfio no-IOMMU mode", "writing %s: %s", param.c_str(), std::strerror(errno));
-    return false;
-  }
-  Report(ReadText(param).value_or("") == "Y", "vfio no-IOMMU mode", "%s = %s", param.c_str(),
-         ReadText(param).value_or("?").c_str());
-  if (!Exists("/sys/bus/pci/drivers/vfio-pci")) {
-    int rc = RunProgram({"modprobe", "vfio-pci"});
-    Info("modprobe vfio-pci: exit %d", rc);
-  }
-  bool loaded = Exists("/sys/bus/pci/drivers/vfio-pci");
-  Report(loaded, "vfio-pci loaded", "%s", loaded ? "/sys/bus/pci/drivers/vfio-pci" : "missing");
-  return loaded;
-}
-
-bool BindVfioPci(const std::string& bdf) {
-  std::string dev = DevPath(bdf);
-  std::string drv = LinkName(dev + "/driver");
-  if (drv != "vfio-pci") {
-    WriteText(dev + "/driver_override", "vfio-pci");
-    if (!drv.empty()) WriteText(dev + "/driver/unbind", bdf);
-    WriteText("/sys/bus/pci/drivers_probe", bdf);
-  }
-  std::string now = LinkName(dev + "/driver");
-  Report(now == "vfio-pci", "bind to vfio-pci", "%s driver %s -> %s", bdf.c_str(),
-         drv.empty() ? "(none)" : drv.c_str(), now.empty() ? "(none)" : now.c_str());
-  return now == "vfio-pci";
-}
-
-struct Vfio {
-  Fd container, group, device;
-  vfio_region_info bar0{}, config{};
-};
-
-bool OpenVfio(const std::string& bdf, Vfio& v) {
-  std::string group = LinkName(DevPath(bdf) + "/iommu_group");
-  std::string path = "/dev/vfio/noiommu-" + group;
-  if (group.empty() || !Exists(path)) {
-    Report(false, "noiommu group", "%s has %s: guest_edu is for machines without an IOMMU "
-           "(lab_vfio_edu drives an edu behind one)", bdf.c_str(),
-           group.empty() ? "no IOMMU group" : ("group " + group + " but no " + path).c_str());
-    return false;
-  }
-  v.container.reset(::open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC));
-  v.group.reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
-  int api = v.container.get() >= 0 ? ::ioctl(v.container.get(), VFIO_GET_API_VERSION) : -1;
-  int ext = api == VFIO_API_VERSION
-                ? ::ioctl(v.container.get(), VFIO_CHECK_EXTENSION, VFIO_NOIOMMU_IOMMU) : -1;
-  vfio_group_status st{};
-  st.argsz = sizeof(st);
-  bool viable = v.group.get() >= 0 && ::ioctl(v.group.get(), VFIO_GROUP_GET_STATUS, &st) == 0 &&
-                (st.flags & VFIO_GROUP_FLAGS_VIABLE);
-  int cfd = v.container.get();
-  bool set = viable && ext > 0 && ::ioctl(v.group.get(), VFIO_GROUP_SET_CONTAINER, &cfd) == 0 &&
-             ::ioctl(v.container.get(), VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU) == 0;
-  int saved = errno;
-  if (set) v.device.reset(::ioctl(v.group.get(), VFIO_GROUP_GET_DEVICE_FD, bdf.c_str()));
-  if (set) saved = errno;
-  bool opened = set && v.device.get() >= 0;
-  Report(opened, "open VFIO no-IOMMU",
-         "%s api=%d noiommu-ext=%d viable=%d container=%s device fd=%d%s%s", path.c_str(), api,
-         ext, viable, set ? "VFIO_NOIOMMU_IOMMU" : "not set", v.device.get(),
-         opened ? "" : ": ", opened ? "" : std::strerror(saved));
-  if (v.device.get() < 0) return false;
-  v.bar0.argsz = sizeof(v.bar0);
-  v.bar0.index = VFIO_PCI_BAR0_REGION_INDEX;
-  v.config.argsz = sizeof(v.config);
-  v.config.index = VFIO_PCI_CONFIG_REGION_INDEX;
-  bool info = ::ioctl(v.device.get(), VFIO_DEVICE_GET_REGION_INFO, &v.bar0) == 0 &&
-              ::ioctl(v.device.get(), VFIO_DEVICE_GET_REGION_INFO, &v.config) == 0;
-  Report(info && v.bar0.size >= 0x100, "region info", "BAR0 size 0x%llx flags 0x%x",
-         static_cast<unsigned long long>(v.bar0.size), v.bar0.flags);
-  return info;
-}
-
-// Vector 0 of the VFIO interrupt INDEX (MSI or the edu's INTx pin) -> EFD,
-// or the index off when EFD < 0.
-bool SetIrq(int device, uint32_t index, int efd) {
-  char buf[sizeof(vfio_irq_set) + sizeof(int32_t)] = {};
-  auto* set = reinterpret_cast<vfio_irq_set*>(buf);
-  set->argsz = sizeof(buf);
-  set->index = index;
-  set->start = 0;
-  if (efd >= 0) {
-    set->flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER;
-    set->count = 1;
-    std::memcpy(set->data, &efd, sizeof(int32_t));
-  } else {
-    set->flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
-    set->count = 0;
-    set->argsz = sizeof(vfio_irq_set);
-  }
-  return ::ioctl(device, VFIO_DEVICE_SET_IRQS, set) == 0;
-}
-bool SetMsi(int device, int efd) { return SetIrq(device, VFIO_PCI_MSI_IRQ_INDEX, efd); }
-bool SetIntx(int device, int efd) { return SetIrq(device, VFIO_PCI_INTX_IRQ_INDEX, efd); }
-
 double Since(Clock::time_point t0, double scale) {
   return std::chrono::duration<double>(Clock::now() - t0).count() * scale;
-}
-
-
-// VFIO masks INTx each time it fires (the line is level-triggered and shared
-// with nobody it could tell apart); the user unmasks once the device is quiet.
-bool UnmaskIntx(int device) {
-  vfio_irq_set set{};
-  set.argsz = sizeof(set);
-  set.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK;
-  set.index = VFIO_PCI_INTX_IRQ_INDEX;
-  set.start = 0;
-  set.count = 1;
-  return ::ioctl(device, VFIO_DEVICE_SET_IRQS, &set) == 0;
 }
 
 // The kernel's line for vfio-pci's INTx handler ("vfio-intx(BDF)").
@@ -301,14 +164,15 @@ void IntxRounds(const std::string& bdf, int dev, const Bar& bar, int rounds) {
   vfio_irq_info info{};
   info.argsz = sizeof(info);
   info.index = VFIO_PCI_INTX_IRQ_INDEX;
-  bool have = ::ioctl(dev, VFIO_DEVICE_GET_IRQ_INFO, &info) == 0 && info.count == 1;
-  Report(have, "INTx irq info", "count %u flags 0x%x (want 1, maskable 0x%x)", info.count,
-         info.flags, VFIO_IRQ_INFO_MASKABLE);
+  bool have =
+      ::ioctl(dev, VFIO_DEVICE_GET_IRQ_INFO, &info) == 0 && info.count == 1;
+  Report(have, "INTx irq info", "count %u flags 0x%x (want 1, maskable 0x%x)",
+         info.count, info.flags, VFIO_IRQ_INFO_MASKABLE);
   if (!have) return;
   Fd efd(::eventfd(0, EFD_CLOEXEC));
   bool on = efd.get() >= 0 && SetIntx(dev, efd.get());
-  Report(on, "INTx enabled", "VFIO_DEVICE_SET_IRQS INTx index, eventfd %d: %s", efd.get(),
-         on ? "ok" : std::strerror(errno));
+  Report(on, "INTx enabled", "VFIO_DEVICE_SET_IRQS INTx index, eventfd %d: %s",
+         efd.get(), on ? "ok" : std::strerror(errno));
   if (!on) return;
   AckIrq(bar);
   for (int r = 1; r <= rounds; ++r) {
@@ -325,11 +189,12 @@ void IntxRounds(const std::string& bdf, int dev, const Bar& bar, int rounds) {
     uint32_t result = bar.Read32(kFactorial);
     bool unmasked = UnmaskIntx(dev);
     int saved = errno;
-    Report(events > 0 && done && result == want && (status & kIrqFact) && unmasked,
-           ("intx round " + std::to_string(r)).c_str(),
-           "%u! = %u, eventfd %llu after %.1f ms, irq status 0x%x, unmask %s", n, result,
-           static_cast<unsigned long long>(events), ms, status,
-           unmasked ? "ok" : std::strerror(saved));
+    Report(
+        events > 0 && done && result == want && (status & kIrqFact) && unmasked,
+        ("intx round " + std::to_string(r)).c_str(),
+        "%u! = %u, eventfd %llu after %.1f ms, irq status 0x%x, unmask %s", n,
+        result, static_cast<unsigned long long>(events), ms, status,
+        unmasked ? "ok" : std::strerror(saved));
     if (!events) break;  // masked for good: the next rounds would only time out
   }
   bar.Write32(kStatus, 0);
@@ -342,20 +207,23 @@ struct Stats {
   void Print(const char* name, const char* unit) {
     if (v.empty()) return;
     std::sort(v.begin(), v.end());
-    double med = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-    std::printf("bench %s median=%.1f min=%.1f max=%.1f unit=%s n=%zu\n", name, med, v.front(),
-                v.back(), unit, v.size());
+    double med = v.size() % 2 ? v[v.size() / 2]
+                              : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+    std::printf("bench %s median=%.1f min=%.1f max=%.1f unit=%s n=%zu\n", name,
+                med, v.front(), v.back(), unit, v.size());
     std::fflush(stdout);
   }
 };
 
 // Raw samples for bench/report, which takes the statistics of every way.
-void PrintSamples(const char* metric, const std::string& way, const std::vector<double>& v) {
+void PrintSamples(const char* metric, const std::string& way,
+                  const std::vector<double>& v) {
   for (double x : v) std::printf("BENCH %s %s %.3f\n", metric, way.c_str(), x);
   std::fflush(stdout);
 }
 
-void Bench(const Bar& bar, int efd, const LowPages& pages, int n, const std::string& label) {
+void Bench(const Bar& bar, int efd, const LowPages& pages, int n,
+           const std::string& label) {
   Stats mmio, msi, dma;
   for (int i = 0; i < n; ++i) {
     auto t0 = Clock::now();
@@ -369,7 +237,8 @@ void Bench(const Bar& bar, int efd, const LowPages& pages, int n, const std::str
     double us = Since(t0, 1e6);
     AckIrq(bar);
     if (!got) {
-      Report(false, "bench MSI round trip", "no MSI within %d ms at %d", kTimeoutMs, i);
+      Report(false, "bench MSI round trip", "no MSI within %d ms at %d",
+             kTimeoutMs, i);
       break;
     }
     msi.v.push_back(us);
@@ -381,7 +250,8 @@ void Bench(const Bar& bar, int efd, const LowPages& pages, int n, const std::str
               Dma(bar, kEduBuffer, pages[1].pa, kXfer, true, false);
     if (!ok) break;
     dma.v.push_back(Since(t0, 1e3));
-    mbps.v.push_back(2.0 * kXfer / Since(t0, 1e6));  // bytes/us = MB/s: in and out
+    mbps.v.push_back(2.0 * kXfer /
+                     Since(t0, 1e6));  // bytes/us = MB/s: in and out
   }
   mmio.Print("mmio_read", "ns");
   msi.Print("msi_roundtrip", "us");
@@ -396,16 +266,18 @@ void Bench(const Bar& bar, int efd, const LowPages& pages, int n, const std::str
 // such an address fails with EFAULT), 32 bits at a time as devmem does.
 std::optional<std::vector<uint8_t>> PeekPhys(uint64_t pa) {
   Fd fd(::open("/dev/mem", O_RDONLY | O_SYNC | O_CLOEXEC));
-  void* p = fd.get() < 0 ? MAP_FAILED
-                         : ::mmap(nullptr, kPage, PROT_READ, MAP_SHARED, fd.get(),
-                                  static_cast<off_t>(pa & ~(kPage - 1)));
+  void* p = fd.get() < 0
+                ? MAP_FAILED
+                : ::mmap(nullptr, kPage, PROT_READ, MAP_SHARED, fd.get(),
+                         static_cast<off_t>(pa & ~(kPage - 1)));
   if (p == MAP_FAILED) {
-    Info("/dev/mem at 0x%llx not mappable: %s", static_cast<unsigned long long>(pa),
-         std::strerror(errno));
+    Info("/dev/mem at 0x%llx not mappable: %s",
+         static_cast<unsigned long long>(pa), std::strerror(errno));
     return std::nullopt;
   }
   std::vector<uint8_t> buf(kXfer);
-  auto* src = reinterpret_cast<volatile uint32_t*>(static_cast<uint8_t*>(p) + (pa % kPage));
+  auto* src = reinterpret_cast<volatile uint32_t*>(static_cast<uint8_t*>(p) +
+                                                   (pa % kPage));
   for (size_t i = 0; i < kXfer / 4; ++i) {
     uint32_t v = src[i];
     std::memcpy(buf.data() + 4 * i, &v, 4);
@@ -417,41 +289,51 @@ std::optional<std::vector<uint8_t>> PeekPhys(uint64_t pa) {
 std::string Hex(const uint8_t* p, size_t n) {
   std::string s;
   char b[4];
-  for (size_t i = 0; i < n; ++i) std::snprintf(b, sizeof(b), "%02x", p[i]), s += b;
+  for (size_t i = 0; i < n; ++i)
+    std::snprintf(b, sizeof(b), "%02x", p[i]), s += b;
   return s;
 }
 
-void AttackDmaTo(const Bar& bar, const LowPages& pages, uint64_t gpa, bool peek) {
+void AttackDmaTo(const Bar& bar, const LowPages& pages, uint64_t gpa,
+                 bool peek) {
   // The marker goes RAM -> edu buffer first (through a page we own).
   FillPattern(pages[0].va, kXfer, 0xA77AC4);
   bool loaded = Dma(bar, pages[0].pa, kEduBuffer, kXfer, false, false);
   auto before = peek ? PeekPhys(gpa) : std::nullopt;
   auto t0 = Clock::now();
   bool done = loaded && Dma(bar, kEduBuffer, gpa, kXfer, true, false);
-  Info("dma-to: edu wrote %u bytes of marker %s... to GPA 0x%llx: %s in %.1f ms",
-       kXfer, Hex(pages[0].va, 8).c_str(), static_cast<unsigned long long>(gpa),
-       done ? "completed" : "did not complete", Since(t0, 1e3));
-  Report(done, "dma-to issued", "the edu accepted the DMA (whether it landed is the IOMMU's "
+  Info(
+      "dma-to: edu wrote %u bytes of marker %s... to GPA 0x%llx: %s in %.1f ms",
+      kXfer, Hex(pages[0].va, 8).c_str(), static_cast<unsigned long long>(gpa),
+      done ? "completed" : "did not complete", Since(t0, 1e3));
+  Report(done, "dma-to issued",
+         "the edu accepted the DMA (whether it landed is the IOMMU's "
          "business: look for a DMAR fault on the host)");
   if (!peek) return;
   auto after = PeekPhys(gpa);
   if (!after) return;
   bool landed = std::memcmp(after->data(), pages[0].va, kXfer) == 0;
-  Report(!landed, "dma-to did not land", "GPA 0x%llx reads %s... before, %s... after (marker %s)",
-         static_cast<unsigned long long>(gpa), before ? Hex(before->data(), 8).c_str() : "?",
+  Report(!landed, "dma-to did not land",
+         "GPA 0x%llx reads %s... before, %s... after (marker %s)",
+         static_cast<unsigned long long>(gpa),
+         before ? Hex(before->data(), 8).c_str() : "?",
          Hex(after->data(), 8).c_str(), Hex(pages[0].va, 8).c_str());
 }
 
 void AttackDmaFrom(const Bar& bar, const LowPages& pages, uint64_t gpa) {
   FillPattern(pages[0].va, kXfer, 0xF00D);
   std::memset(pages[1].va, 0, kXfer);
-  bool ok = Dma(bar, pages[0].pa, kEduBuffer, kXfer, false, false) &&  // marker in
-            Dma(bar, gpa, kEduBuffer, kXfer, false, false) &&          // GPA over it
-            Dma(bar, kEduBuffer, pages[1].pa, kXfer, true, false);     // back to RAM
+  bool ok =
+      Dma(bar, pages[0].pa, kEduBuffer, kXfer, false, false) &&  // marker in
+      Dma(bar, gpa, kEduBuffer, kXfer, false, false) &&          // GPA over it
+      Dma(bar, kEduBuffer, pages[1].pa, kXfer, true, false);     // back to RAM
   bool kept = std::memcmp(pages[0].va, pages[1].va, kXfer) == 0;
-  Info("dma-from: edu read %u bytes at GPA 0x%llx: %s; edu buffer now %s... (%s)",
-       kXfer, static_cast<unsigned long long>(gpa), ok ? "completed" : "did not complete",
-       Hex(pages[1].va, 16).c_str(), kept ? "unchanged: nothing was read" : "overwritten");
+  Info(
+      "dma-from: edu read %u bytes at GPA 0x%llx: %s; edu buffer now %s... "
+      "(%s)",
+      kXfer, static_cast<unsigned long long>(gpa),
+      ok ? "completed" : "did not complete", Hex(pages[1].va, 16).c_str(),
+      kept ? "unchanged: nothing was read" : "overwritten");
 }
 
 int Run(const std::string& bdf, bool intx, int bench, const std::string& label,
@@ -470,24 +352,28 @@ int Run(const std::string& bdf, bool intx, int bench, const std::string& label,
   auto cfg_off = static_cast<off_t>(v.config.offset + 0x04);
   bool cmd_ok = ::pread(dev, &cmd, 2, cfg_off) == 2;
   uint16_t want = cmd | kCmdMemory | kCmdMaster, now = 0;
-  cmd_ok = cmd_ok && ::pwrite(dev, &want, 2, cfg_off) == 2 && ::pread(dev, &now, 2, cfg_off) == 2;
-  Report(cmd_ok && (now & kCmdMaster) && (now & kCmdMemory), "command memory+master",
-         "0x%04x -> 0x%04x", cmd, now);
+  cmd_ok = cmd_ok && ::pwrite(dev, &want, 2, cfg_off) == 2 &&
+           ::pread(dev, &now, 2, cfg_off) == 2;
+  Report(cmd_ok && (now & kCmdMaster) && (now & kCmdMemory),
+         "command memory+master", "0x%04x -> 0x%04x", cmd, now);
 
   volatile uint8_t* map = nullptr;
   if (v.bar0.flags & VFIO_REGION_INFO_FLAG_MMAP) {
-    void* p = ::mmap(nullptr, v.bar0.size, PROT_READ | PROT_WRITE, MAP_SHARED, dev,
-                     static_cast<off_t>(v.bar0.offset));
+    void* p = ::mmap(nullptr, v.bar0.size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                     dev, static_cast<off_t>(v.bar0.offset));
     if (p != MAP_FAILED) map = static_cast<volatile uint8_t*>(p);
   }
-  Info("BAR0 access: %s", map ? "mmap" : "pread/pwrite on the device fd (mmap refused)");
+  Info("BAR0 access: %s",
+       map ? "mmap" : "pread/pwrite on the device fd (mmap refused)");
   Bar bar(dev, v.bar0.offset, map);
 
   uint32_t ident = bar.Read32(kIdent);
-  Report(ident == 0x010000ed, "ident register", "0x%08x (want 0x010000ed)", ident);
+  Report(ident == 0x010000ed, "ident register", "0x%08x (want 0x010000ed)",
+         ident);
   bar.Write32(kLiveness, 0x5eed1234);
   uint32_t inv = bar.Read32(kLiveness);
-  Report(inv == ~0x5eed1234u, "liveness register", "wrote 0x5eed1234, read 0x%08x", inv);
+  Report(inv == ~0x5eed1234u, "liveness register",
+         "wrote 0x5eed1234, read 0x%08x", inv);
 
   if (intx) {
     IntxRounds(bdf, dev, bar, 5);
@@ -497,8 +383,8 @@ int Run(const std::string& bdf, bool intx, int bench, const std::string& label,
 
   Fd efd(::eventfd(0, EFD_CLOEXEC));
   bool msi = efd.get() >= 0 && SetMsi(dev, efd.get());
-  Report(msi, "MSI enabled", "VFIO_DEVICE_SET_IRQS MSI index, eventfd %d: %s", efd.get(),
-         msi ? "ok" : std::strerror(errno));
+  Report(msi, "MSI enabled", "VFIO_DEVICE_SET_IRQS MSI index, eventfd %d: %s",
+         efd.get(), msi ? "ok" : std::strerror(errno));
   if (msi) {
     AckIrq(bar);
     bar.Write32(kStatus, kStatusIrqFact);
@@ -511,16 +397,19 @@ int Run(const std::string& bdf, bool intx, int bench, const std::string& label,
     uint32_t result = bar.Read32(kFactorial);
     bar.Write32(kStatus, 0);
     Report(events > 0 && done && result == 3628800 && (status & kIrqFact),
-           "factorial with MSI", "10! = %u, eventfd %llu after %.1f ms, irq status 0x%x", result,
+           "factorial with MSI",
+           "10! = %u, eventfd %llu after %.1f ms, irq status 0x%x", result,
            static_cast<unsigned long long>(events), ms, status);
   }
 
   LowPages pages(2, kEduDmaLimit);
-  Report(pages.ok(), "DMA pages", "%s (searched %zu MiB for pages below 0x%llx, edu's DMA reach)",
+  Report(pages.ok(), "DMA pages",
+         "%s (searched %zu MiB for pages below 0x%llx, edu's DMA reach)",
          pages.ok() ? "found" : "none", pages.searched_bytes() >> 20,
          static_cast<unsigned long long>(kEduDmaLimit));
   if (pages.ok()) {
-    Info("DMA pages at physical 0x%llx and 0x%llx", static_cast<unsigned long long>(pages[0].pa),
+    Info("DMA pages at physical 0x%llx and 0x%llx",
+         static_cast<unsigned long long>(pages[0].pa),
          static_cast<unsigned long long>(pages[1].pa));
     FillPattern(pages[0].va, kXfer, 0x1234567);
     std::memset(pages[1].va, 0, kXfer);
@@ -531,22 +420,32 @@ int Run(const std::string& bdf, bool intx, int bench, const std::string& label,
     uint64_t events = msi ? WaitEvent(efd.get()) : 0;
     uint32_t status = msi ? AckIrq(bar) : 0;
     bool same = std::memcmp(pages[0].va, pages[1].va, kXfer) == 0;
-    Report(in && out && same, "DMA round trip", "%u bytes RAM 0x%llx -> edu 0x40000 -> RAM "
-           "0x%llx: %s (%.1f ms)", kXfer, static_cast<unsigned long long>(pages[0].pa),
+    Report(in && out && same, "DMA round trip",
+           "%u bytes RAM 0x%llx -> edu 0x40000 -> RAM "
+           "0x%llx: %s (%.1f ms)",
+           kXfer, static_cast<unsigned long long>(pages[0].pa),
            static_cast<unsigned long long>(pages[1].pa),
-           !in || !out ? "timed out" : same ? "identical" : "DIFFERENT", Since(t0, 1e3));
+           !in || !out ? "timed out"
+           : same      ? "identical"
+                       : "DIFFERENT",
+           Since(t0, 1e3));
     if (msi) {
       Report(events > 0 && (status & kIrqDma), "DMA completion MSI",
-             "eventfd %llu, irq status 0x%x", static_cast<unsigned long long>(events), status);
+             "eventfd %llu, irq status 0x%x",
+             static_cast<unsigned long long>(events), status);
     }
     if (bench > 0 && msi) Bench(bar, efd.get(), pages, bench, label);
-    for (auto [gpa, to] : {std::pair{dma_to, true}, std::pair{dma_from, false}}) {
+    for (auto [gpa, to] :
+         {std::pair{dma_to, true}, std::pair{dma_from, false}}) {
       if (!gpa) continue;
       if (*gpa + kXfer > kEduDmaLimit) {
         Report(false, to ? "dma-to" : "dma-from",
-               "GPA 0x%llx is beyond edu's 28-bit DMA mask: edu would clamp it to 0x%llx "
-               "(probably guest RAM). Use a guest smaller than 256 MiB and a GPA between its "
-               "RAM and 0x%llx", static_cast<unsigned long long>(*gpa),
+               "GPA 0x%llx is beyond edu's 28-bit DMA mask: edu would clamp it "
+               "to 0x%llx "
+               "(probably guest RAM). Use a guest smaller than 256 MiB and a "
+               "GPA between its "
+               "RAM and 0x%llx",
+               static_cast<unsigned long long>(*gpa),
                static_cast<unsigned long long>(*gpa & (kEduDmaLimit - 1)),
                static_cast<unsigned long long>(kEduDmaLimit - kXfer));
       } else if (to) {
@@ -587,9 +486,10 @@ int main(int argc, char** argv) {
     } else if (a[0] != '-' && bdf.empty()) {
       bdf = a;
     } else {
-      std::fprintf(stderr, "usage: guest_edu [BDF] [--intx] [--bench N [--label WAY]] "
-                           "[--dma-to GPA [--peek]] "
-                           "[--dma-from GPA]\n");
+      std::fprintf(stderr,
+                   "usage: guest_edu [BDF] [--intx] [--bench N [--label WAY]] "
+                   "[--dma-to GPA [--peek]] "
+                   "[--dma-from GPA]\n");
       return 2;
     }
   }
