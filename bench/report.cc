@@ -40,7 +40,7 @@ constexpr MetricInfo kMetrics[] = {
     {"launch.userspace", "launch to guest user space, one device", "s", "s",
      Better::kLower, "qemu", "qemu"},
     {"dmamap.per_gib", "DMA-map time per GiB of guest RAM", "s/GiB", "s/GiB",
-     Better::kLower, "4k", "qemu-vfio"},
+     Better::kLower, "thp", "qemu-vfio"},
     {"list.devices4096", "devpass list, 4096 devices (synthetic sysfs)", "ms",
      "ms", Better::kLower, "", "qemu-vfio"},
 };
@@ -53,13 +53,14 @@ struct WayInfo {
 constexpr WayInfo kWays[] = {
     {"native", "native (lab host driver)"},
     {"devpass", "devpass passthrough"},
-    {"devpass-thp", "devpass, --thp"},
+    {"devpass-nothp", "devpass, --no-thp"},
     {"devpass-hugepages", "devpass, huge pages"},
     {"qemu-vfio", "QEMU vfio-pci"},
     {"qemu", "QEMU"},
     {"qemu-hugepages", "QEMU, huge pages"},
     {"qemu-emulated", "QEMU emulated"},
     {"virtio", "virtio (paravirt)"},
+    {"thp", "transparent huge pages"},
     {"4k", "4 KiB pages"},
     {"2m", "2 MiB huge pages"},
 };

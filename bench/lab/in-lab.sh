@@ -11,8 +11,8 @@
 #                 its traffic crosses the wire) against its twin 00:04.0, and
 #                 the lab's NVMe through its own nvme driver
 #   devpass       one devpass guest owning the edu, the e1000e and the NVMe
-#   devpass-thp   the same with --thp: guest RAM madvised for transparent
-#                 huge pages, as QEMU does with its RAM by default
+#   devpass-nothp the same with --no-thp: guest RAM not madvised for
+#                 transparent huge pages (devpass's default, and QEMU's, do)
 #   qemu-vfio     the same guest under QEMU -accel kvm, -device vfio-pci x3
 #   qemu-emulated QEMU's e1000e and nvme models: the NIC on a tap bridged to
 #                 the lab's 00:03.0, the drive backed by the lab's NVMe
@@ -150,11 +150,11 @@ native)
   lab_rc "NVMe natively" 0
   expect native $M_NVME
   ;;
-devpass | devpass-thp)
+devpass | devpass-nothp)
   lab_vmm_prepare
   peer_up
   guest_img /tmp/g.img "$PART" "edu net nvme" "vfio-pci e1000e nvme"
-  thp=; [ "$PART" = devpass-thp ] && thp=--thp
+  thp=; [ "$PART" = devpass-nothp ] && thp=--no-thp
   # shellcheck disable=SC2086
   lab_devpass_guest /tmp/g.img --mem "${MEM}M" --device "$EDU" --device "$NIC" \
     --device "$NVME" --name bench $thp
@@ -228,12 +228,12 @@ Q
     lab_step "launch round $r of $RUNS"
     # shellcheck disable=SC2086
     lab_run timeout 600 stopwatch --marker "guest: user space" --label devpass -- $DEVPASS
-    lab_rc "devpass, 4 KiB pages" 0
+    lab_rc "devpass (transparent huge pages, the default)" 0
     expect devpass launch.userspace
-    dmamap 4k
+    dmamap thp
     # shellcheck disable=SC2086
     lab_run timeout 600 stopwatch --marker "guest: user space" --label qemu -- $QEMU
-    lab_rc "QEMU, 4 KiB pages" 0
+    lab_rc "QEMU (transparent huge pages, its default)" 0
     expect qemu launch.userspace
     # shellcheck disable=SC2086
     lab_run timeout 600 stopwatch --marker "guest: user space" --label devpass-hugepages -- \

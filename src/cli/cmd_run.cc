@@ -7,13 +7,12 @@
 // entry failure or internal error; registers are printed); 130/143 stopped
 // by SIGINT/SIGTERM.
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <charconv>
 #include <iostream>
 #include <memory>
-
-#include <fmt/format.h>
 
 #include "assign/ownership.h"
 #include "assign/passthrough.h"
@@ -41,7 +40,7 @@ struct RunArgs {
   int cpus = 1;
   std::string name = "guest";
   bool hugepages = false;
-  bool thp = false;
+  bool thp = true;  // as QEMU does; --no-thp turns it off
   std::string on_reboot = "exit";
   std::vector<std::string> devices;
   bool no_manage = false;
@@ -56,14 +55,19 @@ Result<uint64_t> ParseSize(const std::string& text) {
   uint64_t unit = vmm::kMiB;
   if (ec == std::errc() && p != text.data()) {
     std::string suffix(p, end);
-    if (suffix == "K" || suffix == "k") unit = vmm::kKiB;
-    else if (suffix == "G" || suffix == "g") unit = vmm::kGiB;
-    else if (suffix.empty() || suffix == "M" || suffix == "m") unit = vmm::kMiB;
-    else value = 0;
+    if (suffix == "K" || suffix == "k")
+      unit = vmm::kKiB;
+    else if (suffix == "G" || suffix == "g")
+      unit = vmm::kGiB;
+    else if (suffix.empty() || suffix == "M" || suffix == "m")
+      unit = vmm::kMiB;
+    else
+      value = 0;
   }
   if (ec != std::errc() || value == 0 || value > (1ull << 50) / unit) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     fmt::format("--mem {}: give a size like 512M or 2G", text));
+    return MakeError(
+        ErrorCode::kInvalidArgument,
+        fmt::format("--mem {}: give a size like 512M or 2G", text));
   }
   return value * unit;
 }
@@ -75,10 +79,13 @@ struct Assignment {
   std::unique_ptr<assign::Passthrough> passthrough;
 };
 
-void Say(const std::string& who, const std::string& line) { std::cerr << who << line << "\n"; }
+void Say(const std::string& who, const std::string& line) {
+  std::cerr << who << line << "\n";
+}
 
 // Claims and opens the --device devices. Empty when there are none.
-Result<Assignment> Assign(const RunArgs& a, const Root& root, hiding::Kernel& kernel) {
+Result<Assignment> Assign(const RunArgs& a, const Root& root,
+                          hiding::Kernel& kernel) {
   Assignment out;
   if (a.devices.empty()) return out;
   std::vector<PciAddress> addresses;
@@ -90,14 +97,16 @@ Result<Assignment> Assign(const RunArgs& a, const Root& root, hiding::Kernel& ke
   assign::ClaimOptions options;
   options.manage = !a.no_manage;
   options.force = a.force;
-  DP_ASSIGN_OR_RETURN(assign::Claim claim, assign::Claim::Acquire(root, kernel, CliHiderConfig(),
-                                                                  addresses, a.name, options));
+  DP_ASSIGN_OR_RETURN(assign::Claim claim,
+                      assign::Claim::Acquire(root, kernel, CliHiderConfig(),
+                                             addresses, a.name, options));
   for (const auto& note : claim.notes()) Say(who, note);
   for (const auto& d : claim.devices()) Say(who, d.message);
   out.claim.emplace(std::move(claim));
   DP_ASSIGN_OR_RETURN(out.passthrough,
-                      assign::Passthrough::Open(vfio::NewKernelVfioApi(), root, addresses,
-                                                [who](const std::string& line) { Say(who, line); }));
+                      assign::Passthrough::Open(
+                          vfio::NewKernelVfioApi(), root, addresses,
+                          [who](const std::string& line) { Say(who, line); }));
   return out;
 }
 
@@ -168,7 +177,8 @@ int RunGuest(const RunArgs& a, Globals& g, Assignment& assignment) {
         return kExitOk;
       case vmm::StopReason::kReset:
         if (restart) {
-          std::cerr << who << stop.detail << "; restarting (--on-reboot restart)\n";
+          std::cerr << who << stop.detail
+                    << "; restarting (--on-reboot restart)\n";
           continue;
         }
         std::cerr << who << "guest kernel panicked or rebooted: " << stop.detail
@@ -177,7 +187,7 @@ int RunGuest(const RunArgs& a, Globals& g, Assignment& assignment) {
       case vmm::StopReason::kSignal:
         std::cerr << who << stop.detail << "\n";
         return stop.detail.find("SIGTERM") != std::string::npos ? kExitSigterm
-                                                                  : kExitSigint;
+                                                                : kExitSigint;
       case vmm::StopReason::kTripleFault:
       case vmm::StopReason::kCrash:
       case vmm::StopReason::kNone:
@@ -196,38 +206,52 @@ void RegisterRunCommand(CLI::App& app, Globals& g) {
       "Boot a Linux guest in devpass's own KVM VMM (console on this terminal; "
       "Ctrl-A x quits). Exit 0 when the guest powers off, 3 when it reboots or "
       "panics, 4 when it crashes");
-  run->add_option("--kernel", args->kernel, "Linux bzImage (x86-64, boot protocol 2.12+)")
+  run->add_option("--kernel", args->kernel,
+                  "Linux bzImage (x86-64, boot protocol 2.12+)")
       ->required()
       ->type_name("BZIMAGE");
-  run->add_option("--initrd", args->initrd, "initramfs loaded below initrd_addr_max")
+  run->add_option("--initrd", args->initrd,
+                  "initramfs loaded below initrd_addr_max")
       ->type_name("FILE");
   run->add_option("--cmdline", args->cmdline,
                   fmt::format("kernel command line, after devpass's \"{}\"",
                               vmm::kDefaultCmdline))
       ->type_name("STR");
-  run->add_option("--mem", args->mem, "guest RAM (512M, 2G)")->capture_default_str();
+  run->add_option("--mem", args->mem, "guest RAM (512M, 2G)")
+      ->capture_default_str();
   run->add_option("--cpus", args->cpus, "vCPUs (1-32)")
       ->check(CLI::Range(1, 32))
       ->capture_default_str();
-  run->add_option("--name", args->name, "name in devpass's messages")->capture_default_str();
-  auto* huge = run->add_flag("--hugepages", args->hugepages,
-                             "back guest RAM with hugetlbfs pages (MAP_HUGETLB)");
-  run->add_flag("--thp", args->thp, "ask for transparent huge pages (madvise)")
+  run->add_option("--name", args->name, "name in devpass's messages")
+      ->capture_default_str();
+  auto* huge =
+      run->add_flag("--hugepages", args->hugepages,
+                    "back guest RAM with hugetlbfs pages (MAP_HUGETLB)");
+  // The default since the benchmark (docs/performance.md): guest RAM in 4 KiB
+  // pages costs a nested or IOMMU-heavy guest dearly, and Linux's default
+  // THP defrag policy ("madvise") only compacts for madvised memory.
+  run->add_flag(
+         "--thp,!--no-thp", args->thp,
+         "transparent huge pages for guest RAM (madvise MADV_HUGEPAGE; "
+         "the default, as in QEMU); --no-thp leaves it to the host's policy")
       ->excludes(huge);
   run->add_option("--on-reboot", args->on_reboot,
                   "when the guest resets: exit (status 3) or restart it")
       ->check(CLI::IsMember({"exit", "restart"}))
       ->capture_default_str();
-  run->add_option("--device", args->devices,
-                  "give this host PCI device to the guest (repeatable); hidden on "
-                  "vfio-pci for the run and given back afterwards unless --no-manage")
+  run->add_option(
+         "--device", args->devices,
+         "give this host PCI device to the guest (repeatable); hidden on "
+         "vfio-pci for the run and given back afterwards unless --no-manage")
       ->type_name("BDF");
-  run->add_flag("--no-manage", args->no_manage,
-                "refuse a --device that is not hidden already instead of hiding it "
-                "for the run (libvirt's managed='no')");
-  run->add_flag("--force", args->force,
-                "hide a --device the host depends on (boot GPU, root disk, default "
-                "route network); IOMMU group viability is never overridden");
+  run->add_flag(
+      "--no-manage", args->no_manage,
+      "refuse a --device that is not hidden already instead of hiding it "
+      "for the run (libvirt's managed='no')");
+  run->add_flag(
+      "--force", args->force,
+      "hide a --device the host depends on (boot GPU, root disk, default "
+      "route network); IOMMU group viability is never overridden");
   run->callback([&g, args] { g.exit_code = Run(*args, g); });
 }
 

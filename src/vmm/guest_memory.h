@@ -2,8 +2,9 @@
 
 // Guest RAM: one anonymous host mapping (MAP_NORESERVE: pages are only
 // committed when the guest touches them), split into the region below the
-// 32-bit PCI hole and the region above 4 GiB. Optionally backed by hugetlbfs
-// pages (MAP_HUGETLB) or transparent huge pages (madvise).
+// 32-bit PCI hole and the region above 4 GiB. Backed by transparent huge
+// pages (madvise, devpass run's default), hugetlbfs pages (MAP_HUGETLB), or
+// whatever the host's THP policy gives plain anonymous memory (kNormal).
 
 #include <cstdint>
 #include <span>
@@ -54,7 +55,9 @@ class GuestMemory {
   uint64_t total() const { return total_; }
   uint8_t* host_base() const { return base_; }
   // Top of RAM below 4 GiB.
-  Gpa low_end() const { return regions_.empty() ? Gpa() : regions_.front().end(); }
+  Gpa low_end() const {
+    return regions_.empty() ? Gpa() : regions_.front().end();
+  }
 
   // Host pointer for [gpa, gpa + len), which must lie within one region.
   Result<uint8_t*> HostRange(Gpa gpa, uint64_t len) const;

@@ -57,7 +57,7 @@ struct VmConfig {
   std::string cmdline = kDefaultCmdline;  // the whole command line
   uint64_t mem_bytes = 512 * kMiB;
   int cpus = 1;
-  Backing backing = Backing::kNormal;
+  Backing backing = Backing::kThp;
   std::string name = "guest";
   // Guest bytes written to COM1; default: none.
   Serial::Output console_out;

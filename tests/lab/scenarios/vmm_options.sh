@@ -1,6 +1,7 @@
 #!/bin/sh
 # The `devpass run` options no other scenario covers, on the lab's nested KVM:
-#   --thp (and stdin forwarded to the guest's console), --hugepages (huge
+#   transparent huge pages by default (guest RAM madvised: "hg" in smaps) and
+#   --no-thp (not madvised), stdin forwarded to the guest's console, --hugepages (huge
 #   pages used while the guest runs; too few reserved: exit 1 before any boot,
 #   saying how many to reserve), --on-reboot restart (a guest that reboots is
 #   booted again until SIGTERM: 143, and devpass says where the vCPU was)
@@ -14,6 +15,13 @@ PAGES=64
 now() { cut -d' ' -f1 /proc/uptime; }
 since() { awk "BEGIN{printf \"%.1f\", $(now) - $1}"; }
 count() { grep -c "$1" "$2" 2>/dev/null || true; }
+# guest_ram_flags: "SIZE ANONHUGE hg|nohg" for the running devpass's largest
+# mapping, its guest RAM ($MEM): "hg" in VmFlags is MADV_HUGEPAGE.
+guest_ram_flags() {
+  awk '/^Size:/ {s = $2} /^AnonHugePages:/ {h = $2}
+       /^VmFlags:/ && s > best {best = s; out = s " " h " " ($0 ~ / hg/ ? "hg" : "nohg")}
+       END {print out}' /proc/"$(pidof devpass | cut -d' ' -f1)"/smaps 2>/dev/null
+}
 
 # Guest 1: reads one line from its console (ttyS0 = devpass's stdin).
 cat >/tmp/stdin.sh <<'G'
@@ -41,7 +49,7 @@ for g in stdin huge reboot; do
   lab_rc "lab-guest-initrd $g exits 0" 0
 done
 
-lab_step "--thp, stdin to the guest"
+lab_step "the default (THP), stdin to the guest"
 # The line is typed once the guest prompts, as a user would. Typed at
 # launch, it waits in devpass until the guest enables the UART's receive
 # interrupt, but that is no proof of a reader: once in many runs under load
@@ -50,11 +58,13 @@ lab_step "--thp, stdin to the guest"
 rm -f /tmp/stdin.fifo
 mkfifo /tmp/stdin.fifo
 t0=$(now)
-timeout 180 devpass run --kernel $K --initrd /tmp/stdin.img --mem $MEM --thp \
+timeout 180 devpass run --kernel $K --initrd /tmp/stdin.img --mem $MEM \
   --cmdline quiet </tmp/stdin.fifo >/tmp/stdin.out 2>&1 &
 pid=$!
 exec 3>/tmp/stdin.fifo
 lab_wait 1500 grep -q STDIN-READY /tmp/stdin.out
+ram=$(guest_ram_flags)
+echo "guest RAM mapping (KiB, AnonHugePages KiB, madvised): $ram"
 echo devpass-stdin-test >&3
 exec 3>&-
 wait $pid
@@ -62,7 +72,8 @@ LAB_RC=$?
 sed 's/^/  | /' /tmp/stdin.out
 echo "  (exit status $LAB_RC, $(since $t0) s)"
 cp /tmp/stdin.out "$LAB_OUT"
-lab_rc "devpass run --thp exits 0 (guest powered off)" 0
+lab_rc "devpass run exits 0 (guest powered off)" 0
+lab_eq "guest RAM is madvised for huge pages by default" hg "${ram##* }"
 lab_out_has "the guest reached user space" "guest: user space at uptime"
 lab_out_has "the guest read the line from devpass's stdin" "GOT:devpass-stdin-test"
 lab_out_has "the guest script exited 0" "@@GUEST-EXIT status=0@@"
@@ -112,10 +123,10 @@ lab_rc "exit 3 (guest reset)" 3
 lab_eq "booted once" 1 "$(count REBOOT-GUEST-MARKER $LAB_OUT)"
 lab_out_has "says the guest rebooted" "panicked or rebooted"
 
-lab_step "--on-reboot restart"
+lab_step "--on-reboot restart, --no-thp"
 t0=$(now)
 devpass run --kernel $K --initrd /tmp/reboot.img --mem $MEM --cmdline quiet \
-  --on-reboot restart </dev/null >/tmp/restart.out 2>&1 &
+  --on-reboot restart --no-thp </dev/null >/tmp/restart.out 2>&1 &
 pid=$!
 # Two boots: at most 90 s. The guest sleeps 3 s after its marker, so the
 # SIGTERM reaches a running VM.
@@ -124,6 +135,8 @@ while [ "$(count REBOOT-GUEST-MARKER /tmp/restart.out)" -lt 2 ] && [ $n -lt 900 
       kill -0 $pid 2>/dev/null; do
   sleep 0.1; n=$((n + 1))
 done
+ram=$(guest_ram_flags)
+echo "guest RAM mapping with --no-thp (KiB, AnonHugePages KiB, madvised): $ram"
 kill -TERM $pid
 wait $pid
 LAB_RC=$?
@@ -134,6 +147,7 @@ boots=$(count REBOOT-GUEST-MARKER /tmp/restart.out)
 lab_check "the guest booted again after its reboot ($boots boots)" test "$boots" -ge 2
 lab_out_has "devpass says it restarts" "restarting \(--on-reboot restart\)"
 lab_rc "SIGTERM: exit 143" 143
+lab_eq "--no-thp: guest RAM is not madvised" nohg "${ram##* }"
 lab_out_has "stopped cleanly by SIGTERM" "stopped by SIGTERM"
 lab_out_has "says where the vCPU was (exits, the last one)" \
   "^vCPU 0: [0-9]+ exits reached devpass, the last: "
