@@ -79,17 +79,6 @@ struct Options {
   std::exit(2);
 }
 
-uint64_t ParseNumber(const std::string& flag, const char* text, uint64_t min,
-                     uint64_t max) {
-  const std::optional<uint64_t> v =
-      devpass::bench::ParseUnsigned(text, min, max);
-  if (!v) {
-    Usage(flag + " wants a number from " + std::to_string(min) + " to " +
-          std::to_string(max));
-  }
-  return *v;
-}
-
 Options ParseArgs(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -104,13 +93,14 @@ Options ParseArgs(int argc, char** argv) {
     if (arg == "--label") {
       o.label = value;
     } else if (arg == "--runs") {
-      o.runs = ParseNumber(arg, value, 1, 10000);
+      o.runs = devpass::bench::NumberArg(arg, value, 1, 10000, Usage);
     } else if (arg == "--seq-mib") {
-      o.seq_mib = ParseNumber(arg, value, 1, 1 << 20);
+      o.seq_mib = devpass::bench::NumberArg(arg, value, 1, 1 << 20, Usage);
     } else if (arg == "--rand-ops") {
-      o.rand_ops = ParseNumber(arg, value, 1, 100000000);
+      o.rand_ops = devpass::bench::NumberArg(arg, value, 1, 100000000, Usage);
     } else if (arg == "--block-kib") {
-      o.block_kib = ParseNumber(arg, value, kAlign / 1024, 64 * 1024);
+      o.block_kib = devpass::bench::NumberArg(arg, value, kAlign / 1024,
+                                              64 * 1024, Usage);
       if (o.block_kib % (kAlign / 1024) != 0)
         Usage("--block-kib must be a multiple of 4");
     } else {

@@ -176,17 +176,6 @@ struct Options {
   std::exit(2);
 }
 
-uint64_t ParseNumber(const std::string& flag, const char* text, uint64_t min,
-                     uint64_t max) {
-  const std::optional<uint64_t> v =
-      devpass::bench::ParseUnsigned(text, min, max);
-  if (!v) {
-    Usage(flag + " wants a number from " + std::to_string(min) + " to " +
-          std::to_string(max));
-  }
-  return *v;
-}
-
 Options ParseArgs(int argc, char** argv) {
   Options o;
   if (argc > 1) o.mode = argv[1];
@@ -203,17 +192,18 @@ Options ParseArgs(int argc, char** argv) {
     if (i + 1 >= argc) Usage(arg + " wants a value");
     const char* value = argv[++i];
     if (arg == "--port") {
-      o.port = ParseNumber(arg, value, 1, 65535);
+      o.port = devpass::bench::NumberArg(arg, value, 1, 65535, Usage);
     } else if (arg == "--once" && !client) {
-      o.once = ParseNumber(arg, value, 1, UINT32_MAX);
+      o.once = devpass::bench::NumberArg(arg, value, 1, UINT32_MAX, Usage);
     } else if (arg == "--label" && client) {
       o.label = value;
     } else if (arg == "--runs" && client) {
-      o.runs = ParseNumber(arg, value, 1, 10000);
+      o.runs = devpass::bench::NumberArg(arg, value, 1, 10000, Usage);
     } else if (arg == "--mib" && client) {
-      o.mib = ParseNumber(arg, value, 1, 1 << 20);
+      o.mib = devpass::bench::NumberArg(arg, value, 1, 1 << 20, Usage);
     } else if (arg == "--rr" && client) {
-      o.rr = ParseNumber(arg, value, kWarmup + 1, 100000000);
+      o.rr =
+          devpass::bench::NumberArg(arg, value, kWarmup + 1, 100000000, Usage);
     } else if (arg == "--only" && client) {
       o.only = value;
       if (o.only != "tx" && o.only != "rx" && o.only != "rr")

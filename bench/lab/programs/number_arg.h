@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <optional>
+#include <string>
 
 namespace devpass::bench {
 
@@ -22,6 +23,19 @@ inline std::optional<uint64_t> ParseUnsigned(const char* text, uint64_t min,
   const unsigned long long v = std::strtoull(text, &end, 10);
   if (*end != '\0' || errno != 0 || v < min || v > max) return std::nullopt;
   return v;
+}
+
+// The value of `flag` for a program's options: `text` as above, or
+// usage(why) (a function that does not return) saying which range it wants.
+template <typename Usage>
+uint64_t NumberArg(const std::string& flag, const char* text, uint64_t min,
+                   uint64_t max, Usage usage) {
+  const std::optional<uint64_t> v = ParseUnsigned(text, min, max);
+  if (!v) {
+    usage(flag + " wants a number from " + std::to_string(min) + " to " +
+          std::to_string(max));
+  }
+  return *v;
 }
 
 }  // namespace devpass::bench

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+#include <string>
+
 namespace devpass::bench {
 namespace {
 
@@ -29,6 +32,19 @@ TEST(ParseUnsigned, RejectsOutOfRange) {
   EXPECT_EQ(ParseUnsigned("0", 1, 10), std::nullopt);
   EXPECT_EQ(ParseUnsigned("11", 1, 10), std::nullopt);
   EXPECT_EQ(ParseUnsigned("65536", 1, 65535), std::nullopt);
+}
+
+TEST(NumberArg, TheValueOrUsageSayingTheRange) {
+  auto usage = [](const std::string& why) -> void {
+    throw std::runtime_error(why);
+  };
+  EXPECT_EQ(NumberArg("--port", "5201", 1, 65535, usage), 5201u);
+  try {
+    NumberArg("--port", "0", 1, 65535, usage);
+    FAIL() << "usage was not called";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "--port wants a number from 1 to 65535");
+  }
 }
 
 }  // namespace
