@@ -17,11 +17,7 @@ namespace {
 
 using testing::AmlNode;
 
-uint64_t Le(const uint8_t* p, int width) {
-  uint64_t v = 0;
-  for (int i = 0; i < width; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
-  return v;
-}
+using testing::Le;
 
 class Dsdt {
  public:

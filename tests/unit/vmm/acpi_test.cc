@@ -20,6 +20,7 @@
 #include "aml_reader.h"
 #include "fake_kvm.h"
 #include "synthetic_bzimage.h"
+#include "vm_host_dir.h"
 #include "vmm/mptable.h"
 #include "vmm/platform_devices.h"
 #include "vmm/vm.h"
@@ -29,11 +30,7 @@ namespace {
 
 using testing::AmlNode;
 
-uint64_t Le(const uint8_t* p, int width) {
-  uint64_t v = 0;
-  for (int i = 0; i < width; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
-  return v;
-}
+using testing::Le;
 
 // The BIOS area 0xE0000-0xFFFFF with the tables in it, as guest memory.
 class Area {
@@ -344,25 +341,9 @@ TEST(AcpiPmBlock, OtherSleepTypesAndByteAccess) {
 // ---- the whole VM.
 class AcpiVmTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir = std::filesystem::temp_directory_path() /
-          ("devpass-acpi-test-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir / "proc");
-    std::filesystem::create_directories(dir / "dev");
-    std::ofstream(dir / "proc/meminfo")
-        << "MemTotal: 8000000 kB\nMemAvailable: 4000000 kB\n";
-    auto k = testing::MakeBzImage();
-    std::ofstream(dir / "bzImage", std::ios::binary)
-        .write(reinterpret_cast<const char*>(k.data()),
-               static_cast<std::streamsize>(k.size()));
-    config.kernel = dir / "bzImage";
-    config.mem_bytes = 128 * kMiB;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir); }
-
-  std::filesystem::path dir;
-  VmConfig config;
+  testing::VmHostDir host{"devpass-acpi-test"};
+  std::filesystem::path dir = host.path();
+  VmConfig config = host.Config();
   testing::FakeKvm kvm;
 };
 

@@ -230,4 +230,11 @@ inline void IndexAml(const std::vector<AmlNode>& nodes,
   }
 }
 
+// A little-endian field of WIDTH bytes (ACPI tables are little-endian).
+inline uint64_t Le(const uint8_t* p, int width) {
+  uint64_t v = 0;
+  for (int i = 0; i < width; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+
 }  // namespace devpass::vmm::testing

@@ -15,6 +15,7 @@
 #include "fake_kvm.h"
 #include "pci/host_bridge.h"
 #include "synthetic_bzimage.h"
+#include "vm_host_dir.h"
 #include "vmm/layout.h"
 #include "vmm/vm.h"
 
@@ -49,27 +50,11 @@ class Bar : public pci::IoHandler {
 class VmPlatformTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir = std::filesystem::temp_directory_path() /
-          ("devpass-vm-platform-test-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir / "proc");
-    std::filesystem::create_directories(dir / "dev");
-    std::ofstream(dir / "proc/meminfo")
-        << "MemTotal: 8000000 kB\nMemAvailable: 4000000 kB\n";
-    auto k = testing::MakeBzImage();
-    std::ofstream(dir / "bzImage", std::ios::binary)
-        .write(reinterpret_cast<const char*>(k.data()),
-               static_cast<std::streamsize>(k.size()));
-    config.kernel = dir / "bzImage";
-    config.mem_bytes = 128 * kMiB;
     bar_mem = ::mmap(nullptr, kBarBytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     ASSERT_NE(bar_mem, MAP_FAILED);
   }
-  void TearDown() override {
-    ::munmap(bar_mem, kBarBytes);
-    std::filesystem::remove_all(dir);
-  }
+  void TearDown() override { ::munmap(bar_mem, kBarBytes); }
   std::unique_ptr<Vm> MakeVm() {
     auto vm = Vm::Create(kvm, Root(dir), config);
     EXPECT_TRUE(vm) << vm.error().message;
@@ -88,8 +73,9 @@ class VmPlatformTest : public ::testing::Test {
 
   static constexpr uint64_t kBarBytes = 64 * kKiB;
   static constexpr uint64_t kHole = layout::kPciHole.value;
-  std::filesystem::path dir;
-  VmConfig config;
+  testing::VmHostDir host{"devpass-vm-platform-test"};
+  std::filesystem::path dir = host.path();
+  VmConfig config = host.Config();
   FakeKvm kvm;
   void* bar_mem = nullptr;
 };

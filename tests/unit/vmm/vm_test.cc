@@ -14,6 +14,7 @@
 
 #include "fake_kvm.h"
 #include "synthetic_bzimage.h"
+#include "vm_host_dir.h"
 #include "vmm/exits.h"
 #include "vmm/layout.h"
 #include "vmm/vcpu.h"
@@ -129,28 +130,15 @@ TEST(Registers, DumpNamesRipCrsAndSegments) {
 class VmTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir = std::filesystem::temp_directory_path() /
-          ("devpass-vm-test-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir / "proc");
-    std::filesystem::create_directories(dir / "dev");
-    std::ofstream(dir / "proc/meminfo")
-        << "MemTotal: 8000000 kB\nMemAvailable: 4000000 kB\n";
-    auto k = testing::MakeBzImage();
-    std::ofstream(dir / "bzImage", std::ios::binary)
-        .write(reinterpret_cast<const char*>(k.data()),
-               static_cast<std::streamsize>(k.size()));
-    config.kernel = dir / "bzImage";
-    config.mem_bytes = 128 * kMiB;
     config.console_out = [this](uint8_t c) {
       std::lock_guard lock(mu);
       console.push_back(static_cast<char>(c));
     };
   }
-  void TearDown() override { std::filesystem::remove_all(dir); }
 
-  std::filesystem::path dir;
-  VmConfig config;
+  testing::VmHostDir host{"devpass-vm-test"};
+  std::filesystem::path dir = host.path();
+  VmConfig config = host.Config();
   FakeKvm kvm;
   std::mutex mu;
   std::string console;
