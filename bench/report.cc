@@ -40,7 +40,7 @@ constexpr MetricInfo kMetrics[] = {
     {"launch.userspace", "launch to guest user space, one device", "s", "s",
      Better::kLower, "qemu", "qemu"},
     {"dmamap.per_gib", "DMA-map time per GiB of guest RAM", "s/GiB", "s/GiB",
-     Better::kLower, "thp", "qemu-vfio"},
+     Better::kLower, "4k", "qemu-vfio"},
     {"list.devices4096", "devpass list, 4096 devices (synthetic sysfs)", "ms",
      "ms", Better::kLower, "", "qemu-vfio"},
 };
@@ -54,14 +54,15 @@ constexpr WayInfo kWays[] = {
     {"native", "native (lab host driver)"},
     {"devpass", "devpass passthrough"},
     {"devpass-nothp", "devpass, --no-thp"},
+    {"devpass-4k", "devpass, 4 KiB pages"},
     {"devpass-hugepages", "devpass, huge pages"},
     {"qemu-vfio", "QEMU vfio-pci"},
     {"qemu", "QEMU"},
     {"qemu-hugepages", "QEMU, huge pages"},
     {"qemu-emulated", "QEMU emulated"},
     {"virtio", "virtio (paravirt)"},
-    {"thp", "transparent huge pages"},
     {"4k", "4 KiB pages"},
+    {"thp", "transparent huge pages"},
     {"2m", "2 MiB huge pages"},
 };
 

@@ -11,8 +11,8 @@
 #                 its traffic crosses the wire) against its twin 00:04.0, and
 #                 the lab's NVMe through its own nvme driver
 #   devpass       one devpass guest owning the edu, the e1000e and the NVMe
-#   devpass-nothp the same with --no-thp: guest RAM not madvised for
-#                 transparent huge pages (devpass's default, and QEMU's, do)
+#   devpass-nothp the same with --no-thp: guest RAM in 4 KiB pages only
+#                 (MADV_NOHUGEPAGE; devpass and QEMU madvise it for THP)
 #   qemu-vfio     the same guest under QEMU -accel kvm, -device vfio-pci x3
 #   qemu-emulated QEMU's e1000e and nvme models: the NIC on a tap bridged to
 #                 the lab's 00:03.0, the drive backed by the lab's NVMe
@@ -231,6 +231,12 @@ Q
     lab_rc "devpass (transparent huge pages, the default)" 0
     expect devpass launch.userspace
     dmamap thp
+    # shellcheck disable=SC2086
+    lab_run timeout 600 stopwatch --marker "guest: user space" --label devpass-4k -- \
+      $DEVPASS --no-thp
+    lab_rc "devpass, 4 KiB pages (--no-thp)" 0
+    expect devpass-4k launch.userspace
+    dmamap 4k
     # shellcheck disable=SC2086
     lab_run timeout 600 stopwatch --marker "guest: user space" --label qemu -- $QEMU
     lab_rc "QEMU (transparent huge pages, its default)" 0

@@ -148,7 +148,7 @@ int RunGuest(const RunArgs& a, Globals& g, Assignment& assignment) {
   config.name = a.name;
   config.backing = a.hugepages ? vmm::Backing::kHugetlb
                    : a.thp     ? vmm::Backing::kThp
-                               : vmm::Backing::kNormal;
+                               : vmm::Backing::kSmallPages;
   config.console_out = [](uint8_t c) {
     ssize_t n;
     do {
@@ -230,10 +230,10 @@ void RegisterRunCommand(CLI::App& app, Globals& g) {
   // The default since the benchmark (docs/performance.md): guest RAM in 4 KiB
   // pages costs a nested or IOMMU-heavy guest dearly, and Linux's default
   // THP defrag policy ("madvise") only compacts for madvised memory.
-  run->add_flag(
-         "--thp,!--no-thp", args->thp,
-         "transparent huge pages for guest RAM (madvise MADV_HUGEPAGE; "
-         "the default, as in QEMU); --no-thp leaves it to the host's policy")
+  run->add_flag("--thp,!--no-thp", args->thp,
+                "transparent huge pages for guest RAM (madvise MADV_HUGEPAGE; "
+                "the default, as in QEMU); --no-thp: 4 KiB pages only "
+                "(MADV_NOHUGEPAGE)")
       ->excludes(huge);
   run->add_option("--on-reboot", args->on_reboot,
                   "when the guest resets: exit (status 3) or restart it")

@@ -46,7 +46,8 @@ Status CheckHostMemory(const MemInfo& info, uint64_t bytes, Backing backing) {
     if (info.hugepage_size == 0) {
       return MakeError(ErrorCode::kUnsupported,
                        "the host has no hugetlbfs pages (no Hugepagesize in "
-                       "/proc/meminfo); drop --hugepages or use --thp");
+                       "/proc/meminfo); drop --hugepages (transparent huge "
+                       "pages are the default)");
     }
     if (bytes % info.hugepage_size != 0) {
       return MakeError(ErrorCode::kInvalidArgument,
@@ -61,7 +62,8 @@ Status CheckHostMemory(const MemInfo& info, uint64_t bytes, Backing backing) {
           fmt::format(
               "--hugepages: the guest needs {} MiB but only {} free huge "
               "pages ({} MiB) exist; reserve more with "
-              "`echo {} > /proc/sys/vm/nr_hugepages` or use --thp",
+              "`echo {} > /proc/sys/vm/nr_hugepages` or drop --hugepages "
+              "(transparent huge pages are the default)",
               bytes / kMiB, info.hugepages_free, have / kMiB,
               (bytes + info.hugepage_size - 1) / info.hugepage_size));
     }
@@ -112,10 +114,11 @@ Result<GuestMemory> GuestMemory::Create(uint64_t bytes, Backing backing) {
     if (tail) ::munmap(reinterpret_cast<void*>(aligned + bytes), tail);
     p = reinterpret_cast<void*>(aligned);
   }
-  if (backing == Backing::kThp) {
-    // Best effort: THP may be disabled system-wide; the guest still runs.
-    ::madvise(p, bytes, MADV_HUGEPAGE);
-  }
+  // Best effort both ways: THP may be disabled system-wide (then both are
+  // 4 KiB pages); the guest runs regardless. MADV_NOHUGEPAGE also holds
+  // against THP "always", so --no-thp means 4 KiB pages on any host.
+  if (backing == Backing::kThp) ::madvise(p, bytes, MADV_HUGEPAGE);
+  if (backing == Backing::kSmallPages) ::madvise(p, bytes, MADV_NOHUGEPAGE);
   GuestMemory m;
   m.base_ = static_cast<uint8_t*>(p);
   m.mapped_ = bytes;

@@ -3,8 +3,8 @@
 // Guest RAM: one anonymous host mapping (MAP_NORESERVE: pages are only
 // committed when the guest touches them), split into the region below the
 // 32-bit PCI hole and the region above 4 GiB. Backed by transparent huge
-// pages (madvise, devpass run's default), hugetlbfs pages (MAP_HUGETLB), or
-// whatever the host's THP policy gives plain anonymous memory (kNormal).
+// pages (madvise MADV_HUGEPAGE, devpass run's default), hugetlbfs pages
+// (MAP_HUGETLB), or 4 KiB pages only (MADV_NOHUGEPAGE: --no-thp).
 
 #include <cstdint>
 #include <span>
@@ -17,7 +17,7 @@
 
 namespace devpass::vmm {
 
-enum class Backing { kNormal, kHugetlb, kThp };
+enum class Backing { kSmallPages, kHugetlb, kThp };
 
 struct RamRegion {
   Gpa start;

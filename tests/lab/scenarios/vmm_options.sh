@@ -1,7 +1,7 @@
 #!/bin/sh
 # The `devpass run` options no other scenario covers, on the lab's nested KVM:
 #   transparent huge pages by default (guest RAM madvised: "hg" in smaps) and
-#   --no-thp (not madvised), stdin forwarded to the guest's console, --hugepages (huge
+#   --no-thp (MADV_NOHUGEPAGE: "nh", no huge page at all), stdin forwarded to the guest's console, --hugepages (huge
 #   pages used while the guest runs; too few reserved: exit 1 before any boot,
 #   saying how many to reserve), --on-reboot restart (a guest that reboots is
 #   booted again until SIGTERM: 143, and devpass says where the vCPU was)
@@ -15,11 +15,12 @@ PAGES=64
 now() { cut -d' ' -f1 /proc/uptime; }
 since() { awk "BEGIN{printf \"%.1f\", $(now) - $1}"; }
 count() { grep -c "$1" "$2" 2>/dev/null || true; }
-# guest_ram_flags: "SIZE ANONHUGE hg|nohg" for the running devpass's largest
-# mapping, its guest RAM ($MEM): "hg" in VmFlags is MADV_HUGEPAGE.
+# guest_ram_flags: "SIZE ANONHUGE hg|nh|-" for the running devpass's largest
+# mapping, its guest RAM ($MEM): "hg" in VmFlags is MADV_HUGEPAGE, "nh"
+# MADV_NOHUGEPAGE.
 guest_ram_flags() {
   awk '/^Size:/ {s = $2} /^AnonHugePages:/ {h = $2}
-       /^VmFlags:/ && s > best {best = s; out = s " " h " " ($0 ~ / hg/ ? "hg" : "nohg")}
+       /^VmFlags:/ && s > best {best = s; out = s " " h " " ($0 ~ / hg/ ? "hg" : $0 ~ / nh/ ? "nh" : "-")}
        END {print out}' /proc/"$(pidof devpass | cut -d' ' -f1)"/smaps 2>/dev/null
 }
 
@@ -147,7 +148,9 @@ boots=$(count REBOOT-GUEST-MARKER /tmp/restart.out)
 lab_check "the guest booted again after its reboot ($boots boots)" test "$boots" -ge 2
 lab_out_has "devpass says it restarts" "restarting \(--on-reboot restart\)"
 lab_rc "SIGTERM: exit 143" 143
-lab_eq "--no-thp: guest RAM is not madvised" nohg "${ram##* }"
+lab_eq "--no-thp: guest RAM is madvised MADV_NOHUGEPAGE" nh "${ram##* }"
+set -- $ram
+lab_eq "--no-thp: no huge page in guest RAM (AnonHugePages kB)" 0 "${2:-}"
 lab_out_has "stopped cleanly by SIGTERM" "stopped by SIGTERM"
 lab_out_has "says where the vCPU was (exits, the last one)" \
   "^vCPU 0: [0-9]+ exits reached devpass, the last: "

@@ -156,7 +156,7 @@ TEST(BenchReportBuildTest, WaysInDisplayOrderThenAlphabetically) {
       "BENCH net.tx qemu-emulated 1\nBENCH net.tx devpass 1\n"
       "BENCH net.tx qemu-vfio 1\nBENCH net.tx native 1\n"
       "BENCH net.tx devpass-hugepages 1\n"
-      "BENCH dmamap.per_gib 2m 1\nBENCH dmamap.per_gib thp 4\n");
+      "BENCH dmamap.per_gib 2m 1\nBENCH dmamap.per_gib 4k 4\n");
   std::vector<std::string> ways;
   for (const WayRow& w : r.metrics[0].ways) ways.push_back(w.way);
   EXPECT_EQ(ways, (std::vector<std::string>{
@@ -166,14 +166,14 @@ TEST(BenchReportBuildTest, WaysInDisplayOrderThenAlphabetically) {
   EXPECT_EQ(r.metrics[0].ways[6].name, "alpha");
   const MetricReport* map = FindMetricReport(r, "dmamap.per_gib");
   ASSERT_NE(map, nullptr);
-  EXPECT_EQ(map->ways[0].way, "thp");
+  EXPECT_EQ(map->ways[0].way, "4k");
   EXPECT_EQ(map->ways[1].name, "2 MiB huge pages");
   EXPECT_DOUBLE_EQ(*map->ways[1].ratio, 0.25);
   // A small ratio keeps its digits in the table.
   std::string t =
-      FormatTable(Build("BENCH dmamap.per_gib thp 1.92\n"
+      FormatTable(Build("BENCH dmamap.per_gib 4k 1.92\n"
                         "BENCH dmamap.per_gib 2m 0.031\n"));
-  EXPECT_NE(t.find("0.016x thp"), std::string::npos) << t;
+  EXPECT_NE(t.find("0.016x 4k"), std::string::npos) << t;
 }
 
 TEST(BenchReportBuildTest, UnknownMetricsComeAfterTheKnownOnes) {

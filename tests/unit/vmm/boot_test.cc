@@ -154,7 +154,7 @@ TEST(BootParams, HeaderCopyAndLoaderFields) {
 }
 
 TEST(LoadLinux, KernelCmdlineInitrdAndZeroPageInGuestRam) {
-  auto mem = GuestMemory::Create(128 * kMiB, Backing::kNormal);
+  auto mem = GuestMemory::Create(128 * kMiB, Backing::kSmallPages);
   ASSERT_TRUE(mem) << mem.error().message;
   auto f = MakeBzImage();
   std::vector<uint8_t> initrd(5000, 0x5a);
@@ -175,7 +175,7 @@ TEST(LoadLinux, KernelCmdlineInitrdAndZeroPageInGuestRam) {
 }
 
 TEST(LoadLinux, CommandLineLongerThanTheKernelTakesIsRefused) {
-  auto mem = GuestMemory::Create(64 * kMiB, Backing::kNormal);
+  auto mem = GuestMemory::Create(64 * kMiB, Backing::kSmallPages);
   ASSERT_TRUE(mem);
   BzImageSpec s;
   s.cmdline_size = 10;
@@ -391,12 +391,12 @@ TEST(MpTable, FitsForTheMostCpusAndRefusesMore) {
 
 TEST(HostMemory, RefusesMoreThanAvailableWithNumbers) {
   MemInfo info{.available = 1000 * kMiB};
-  auto st = CheckHostMemory(info, 2048 * kMiB, Backing::kNormal);
+  auto st = CheckHostMemory(info, 2048 * kMiB, Backing::kSmallPages);
   ASSERT_FALSE(st);
   EXPECT_NE(st.error().message.find(
                 "needs 2048 MiB of RAM but the host has only 1000 MiB"),
             std::string::npos);
-  EXPECT_TRUE(CheckHostMemory(info, 512 * kMiB, Backing::kNormal));
+  EXPECT_TRUE(CheckHostMemory(info, 512 * kMiB, Backing::kSmallPages));
   MemInfo huge{
       .available = 8 * kGiB, .hugepages_free = 10, .hugepage_size = 2 * kMiB};
   auto h = CheckHostMemory(huge, 512 * kMiB, Backing::kHugetlb);
@@ -408,12 +408,12 @@ TEST(HostMemory, RefusesMoreThanAvailableWithNumbers) {
 }
 
 TEST(GuestMemory, HostRangeStaysInsideRam) {
-  auto mem = GuestMemory::Create(64 * kMiB, Backing::kNormal);
+  auto mem = GuestMemory::Create(64 * kMiB, Backing::kSmallPages);
   ASSERT_TRUE(mem);
   EXPECT_TRUE(mem->HostRange(Gpa(64 * kMiB - 4096), 4096));
   EXPECT_FALSE(mem->HostRange(Gpa(64 * kMiB - 4096), 4097));
   EXPECT_FALSE(mem->HostRange(layout::kPciHole, 1));
-  EXPECT_FALSE(GuestMemory::Create(16 * kMiB, Backing::kNormal));
+  EXPECT_FALSE(GuestMemory::Create(16 * kMiB, Backing::kSmallPages));
   EXPECT_EQ(reinterpret_cast<uintptr_t>(mem->host_base()) % (2 * kMiB), 0u);
   mem->host_base()[64 * kMiB - 1] = 1;  // the whole range is mapped
 }
