@@ -55,6 +55,9 @@ constexpr WayInfo kWays[] = {
     {"devpass", "devpass passthrough"},
     {"devpass-nothp", "devpass, --no-thp"},
     {"devpass-4k", "devpass, 4 KiB pages"},
+    {"devpass-ab", "devpass (alternated)"},
+    {"devpass-nothp-ab", "devpass --no-thp (alternated)"},
+    {"qemu-vfio-ab", "QEMU vfio-pci (alternated)"},
     {"devpass-hugepages", "devpass, huge pages"},
     {"qemu-vfio", "QEMU vfio-pci"},
     {"qemu", "QEMU"},
@@ -268,6 +271,13 @@ Report BuildReport(const std::vector<Sample>& samples,
     if (dev && other) {
       m.devpass_vs_qemu = Ratio(dev->stats.median, other->stats.median);
     }
+    const WayRow* dev_ab = FindWay(m, "devpass-ab");
+    const WayRow* other_ab =
+        m.compare_way.empty() ? nullptr : FindWay(m, m.compare_way + "-ab");
+    if (dev_ab && other_ab) {
+      m.devpass_vs_qemu_alternated =
+          Ratio(dev_ab->stats.median, other_ab->stats.median);
+    }
     report.metrics.push_back(std::move(m));
   }
   return report;
@@ -298,6 +308,9 @@ nlohmann::json ToJson(const Report& report) {
     jm["baseline"] = m.baseline.empty() ? nlohmann::json(nullptr)
                                         : nlohmann::json(m.baseline);
     if (m.devpass_vs_qemu) jm["devpass_vs_qemu"] = *m.devpass_vs_qemu;
+    if (m.devpass_vs_qemu_alternated) {
+      jm["devpass_vs_qemu_alternated"] = *m.devpass_vs_qemu_alternated;
+    }
     jm["ways"] = nlohmann::json::array();
     for (const WayRow& w : m.ways) {
       jm["ways"].push_back({{"way", w.way},
@@ -379,6 +392,11 @@ std::string FormatTable(const Report& report) {
       out +=
           fmt::format("  devpass vs {}: {} (median / median)\n",
                       WayName(m.compare_way), FormatRatio(*m.devpass_vs_qemu));
+    }
+    if (m.devpass_vs_qemu_alternated) {
+      out += fmt::format(
+          "  devpass vs {}, alternated in one lab boot: {} (median / median)\n",
+          WayName(m.compare_way), FormatRatio(*m.devpass_vs_qemu_alternated));
     }
   }
   return out;

@@ -103,6 +103,9 @@ struct MetricReport {
   // median(devpass) / median(compare_way), when both have samples.
   std::optional<double> devpass_vs_qemu;
   std::string compare_way;
+  // The same for the ways measured alternately in one lab boot (way names
+  // with "-ab": bench/lab/in-lab.sh's passthrough part).
+  std::optional<double> devpass_vs_qemu_alternated;
 };
 
 struct Report {

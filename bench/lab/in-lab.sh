@@ -14,6 +14,8 @@
 #   devpass-nothp the same with --no-thp: guest RAM in 4 KiB pages only
 #                 (MADV_NOHUGEPAGE; devpass and QEMU madvise it for THP)
 #   qemu-vfio     the same guest under QEMU -accel kvm, -device vfio-pci x3
+#   passthrough   devpass, devpass --no-thp and qemu-vfio alternated within
+#                 one lab boot, RUNS rounds of one run each (ways *-ab)
 #   qemu-emulated QEMU's e1000e and nvme models: the NIC on a tap bridged to
 #                 the lab's 00:03.0, the drive backed by the lab's NVMe
 #   virtio        virtio-net (vhost-net when the lab has it) and virtio-blk on
@@ -159,6 +161,37 @@ devpass | devpass-nothp)
   lab_devpass_guest /tmp/g.img --mem "${MEM}M" --device "$EDU" --device "$NIC" \
     --device "$NVME" --name bench $thp
   guest_done "$PART" "$PART" $M_EDU $M_NET $M_NVME
+  ;;
+passthrough)
+  # devpass, devpass --no-thp and QEMU vfio-pci alternated in one lab boot,
+  # one run each per round: the lab's speed drifts over minutes (other work
+  # on the build machine's host), and separate parts measured identical
+  # configurations up to 3x apart; within a round every way meets the same
+  # drift. Labels: devpass-ab, devpass-nothp-ab, qemu-vfio-ab.
+  lab_qemu_prepare
+  peer_up
+  ENVS=$(echo "$ENVS" | sed "s/BENCH_RUNS=$RUNS/BENCH_RUNS=1/")
+  for w in devpass-ab devpass-nothp-ab qemu-vfio-ab; do
+    guest_img /tmp/$w.img $w "edu net nvme" "vfio-pci e1000e nvme"
+  done
+  r=1
+  while [ $r -le "$RUNS" ]; do
+    lab_step "passthrough round $r of $RUNS"
+    # shellcheck disable=SC2086
+    lab_devpass_guest /tmp/devpass-ab.img --mem "${MEM}M" --device "$EDU" --device "$NIC" \
+      --device "$NVME" --name bench
+    guest_done devpass-ab devpass-ab $M_EDU $M_NET $M_NVME
+    # shellcheck disable=SC2086
+    lab_devpass_guest /tmp/devpass-nothp-ab.img --mem "${MEM}M" --device "$EDU" \
+      --device "$NIC" --device "$NVME" --name bench --no-thp
+    guest_done devpass-nothp-ab devpass-nothp-ab $M_EDU $M_NET $M_NVME
+    for d in $EDU $NIC $NVME; do lab_run devpass hide "$d"; lab_rc "hide $d" 0; done
+    lab_qemu_guest --mem "$MEM" --timeout $TIMEOUT --device "$EDU" --device "$NIC" \
+      --device "$NVME" /tmp/qemu-vfio-ab.img
+    guest_done qemu-vfio-ab qemu-vfio-ab $M_EDU $M_NET $M_NVME
+    for d in $EDU $NIC $NVME; do lab_run devpass unhide "$d"; done
+    r=$((r + 1))
+  done
   ;;
 qemu-vfio)
   lab_qemu_prepare

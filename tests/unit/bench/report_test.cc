@@ -150,6 +150,29 @@ TEST(BenchReportBuildTest, DevpassVsQemu) {
   EXPECT_DOUBLE_EQ(j["metrics"][1]["devpass_vs_qemu"].get<double>(), 0.75);
 }
 
+TEST(BenchReportBuildTest, DevpassVsQemuAlternatedInOneBoot) {
+  Report r = Build(
+      "BENCH net.rx devpass 5\nBENCH net.rx qemu-vfio 10\n"
+      "BENCH net.rx devpass-ab 12\nBENCH net.rx devpass-ab 14\n"
+      "BENCH net.rx qemu-vfio-ab 10\nBENCH net.rx devpass-nothp-ab 9\n"
+      "BENCH edu.msi_rtt devpass-ab 3\n");
+  const MetricReport* rx = FindMetricReport(r, "net.rx");
+  ASSERT_TRUE(rx && rx->devpass_vs_qemu && rx->devpass_vs_qemu_alternated);
+  EXPECT_DOUBLE_EQ(*rx->devpass_vs_qemu, 0.5);
+  EXPECT_DOUBLE_EQ(*rx->devpass_vs_qemu_alternated, 1.3);  // median 13 / 10
+  const MetricReport* msi = FindMetricReport(r, "edu.msi_rtt");
+  ASSERT_NE(msi, nullptr);
+  EXPECT_FALSE(msi->devpass_vs_qemu_alternated.has_value());  // no qemu-vfio-ab
+  std::string t = FormatTable(r);
+  EXPECT_NE(
+      t.find("devpass vs QEMU vfio-pci, alternated in one lab boot: 1.30"),
+      std::string::npos)
+      << t;
+  EXPECT_NE(t.find("devpass --no-thp (alternated)"), std::string::npos) << t;
+  EXPECT_DOUBLE_EQ(
+      ToJson(r)["metrics"][0]["devpass_vs_qemu_alternated"].get<double>(), 1.3);
+}
+
 TEST(BenchReportBuildTest, WaysInDisplayOrderThenAlphabetically) {
   Report r = Build(
       "BENCH net.tx zeta 1\nBENCH net.tx virtio 1\nBENCH net.tx alpha 1\n"
