@@ -10,12 +10,10 @@
 // serve listens on 0.0.0.0:P (default 5201) and handles one connection at a
 // time, forever, or for N connections with --once N. The first byte a client
 // sends picks the test:
-//   'T'  client transmits: the server discards until EOF, then answers with the
-//   number of
-//        bytes it got (8 bytes, little-endian) and closes.
+//   'T'  client transmits: the server discards until EOF, then answers with
+//        the number of bytes it got (8 bytes, little-endian) and closes.
 //   'R'  client receives: it sends a count N (8 bytes, little-endian); the
-//   server writes N
-//        bytes and closes.
+//        server writes N bytes and closes.
 //   'P'  ping-pong: the server echoes every byte at once, until EOF.
 // client does R runs (default 3); each does, in this order, tx (M MiB to the
 // server, default 4), rx (M MiB from it) and rr (K one-byte round trips,
