@@ -13,7 +13,8 @@ const char kDisclaimer[] =
     "These figures come from the devpass lab: a QEMU machine in software "
     "emulation (TCG) with an emulated IOMMU, emulated devices and nested KVM. "
     "Absolute numbers are not hardware numbers; what carries over is the "
-    "ratios, all measured in this one run.";
+    "ratios. Each part of the run is one boot of the lab; ways alternated "
+    "within one boot (*-ab) met the same conditions.";
 
 const char kRatioNote[] =
     "Each figure is the median of n samples, with min and max. ratio = median "
