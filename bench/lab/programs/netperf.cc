@@ -7,9 +7,9 @@
 //   netperf client HOST [--port P] --label WAY [--runs R] [--mib M] [--rr K]
 //   [--only tx|rx|rr]
 //
-// serve listens on 0.0.0.0:P (default 5201) and handles one connection at a
-// time, forever, or for N connections with --once N. The first byte a client
-// sends picks the test:
+// serve listens on 0.0.0.0:P (default 5201) and serves each connection on
+// its own thread, forever, or for N connections with --once N. The first byte a
+// client sends picks the test:
 //   'T'  client transmits: the server discards until EOF, then answers with
 //        the number of bytes it got (8 bytes, little-endian) and closes.
 //   'R'  client receives: it sends a count N (8 bytes, little-endian); the
@@ -40,10 +40,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -268,32 +271,52 @@ int Serve(const Options& o) {
   }
   if (listen(listener.fd, 8) != 0) Fail("listen on " + where + ": " + Why());
   std::printf("  listening on %s\n", where.c_str());
-  std::vector<char> buf(kChunk, 'x');
-  for (uint64_t served = 0; o.once == 0 || served < o.once;) {
+  // One thread per connection: a connection left open by a client whose
+  // guest powered off would otherwise hold up the next way's client until
+  // its 60 s receive timeout (seen when guests alternate in one lab boot).
+  struct Finished {
+    std::mutex mu;
+    std::condition_variable cv;
+    uint64_t count = 0;
+  };
+  auto finished = std::make_shared<Finished>();
+  uint64_t accepted = 0;
+  while (o.once == 0 || accepted < o.once) {
     sockaddr_in peer{};
     socklen_t peer_len = sizeof(peer);
-    Fd conn(accept4(listener.fd, reinterpret_cast<sockaddr*>(&peer), &peer_len,
-                    SOCK_CLOEXEC));
-    if (conn.fd < 0 && (errno == EINTR || errno == ECONNABORTED)) continue;
-    if (conn.fd < 0) Fail("accept on " + where + ": " + Why());
-    ++served;
+    const int fd = accept4(listener.fd, reinterpret_cast<sockaddr*>(&peer),
+                           &peer_len, SOCK_CLOEXEC);
+    if (fd < 0 && (errno == EINTR || errno == ECONNABORTED)) continue;
+    if (fd < 0) Fail("accept on " + where + ": " + Why());
+    const uint64_t number = ++accepted;
     char ip[INET_ADDRSTRLEN] = "?";
     inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
-    // Timeouts here too: a client that dies mid-test must not block this
-    // sequential server.
-    std::string done;
-    const std::string error = SetIoTimeouts(conn.fd)
-                                  ? ServeConnection(conn.fd, buf, &done)
-                                  : "setsockopt SO_RCVTIMEO: " + Why();
-    // Not fatal: the next client (the next way) still wants a server.
-    if (!error.empty()) {
-      std::fprintf(stderr, "netperf: serve: connection from %s: %s\n", ip,
-                   error.c_str());
-    } else {
-      std::printf("  connection %llu from %s: %s\n",
-                  static_cast<unsigned long long>(served), ip, done.c_str());
-    }
+    std::thread([fd, number, from = std::string(ip), finished] {
+      Fd conn(fd);
+      std::vector<char> buf(kChunk, 'x');
+      // Timeouts too: a client that dies mid-test must not keep a thread.
+      std::string done;
+      const std::string error = SetIoTimeouts(conn.fd)
+                                    ? ServeConnection(conn.fd, buf, &done)
+                                    : "setsockopt SO_RCVTIMEO: " + Why();
+      // Not fatal: the next client (the next way) still wants a server.
+      if (!error.empty()) {
+        std::fprintf(stderr, "netperf: serve: connection from %s: %s\n",
+                     from.c_str(), error.c_str());
+      } else {
+        std::printf("  connection %llu from %s: %s\n",
+                    static_cast<unsigned long long>(number), from.c_str(),
+                    done.c_str());
+        std::fflush(stdout);
+      }
+      std::lock_guard lock(finished->mu);
+      ++finished->count;
+      finished->cv.notify_all();
+    }).detach();
   }
+  // --once N: exit once the N connections are served.
+  std::unique_lock lock(finished->mu);
+  finished->cv.wait(lock, [&] { return finished->count >= accepted; });
   return 0;
 }
 
