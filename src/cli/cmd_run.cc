@@ -5,7 +5,7 @@
 // usage; 3 the guest reset (reboot, or a kernel panic: panic=-1 turns it into
 // a reset) with --on-reboot exit; 4 the guest crashed (triple fault, KVM
 // entry failure or internal error; registers are printed); 130/143 stopped
-// by SIGINT/SIGTERM.
+// by SIGINT/SIGTERM. SIGUSR1 injects an NMI into every vCPU (docs/vmm.md).
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -205,7 +205,8 @@ void RegisterRunCommand(CLI::App& app, Globals& g) {
       "run",
       "Boot a Linux guest in devpass's own KVM VMM (console on this terminal; "
       "Ctrl-A x quits). Exit 0 when the guest powers off, 3 when it reboots or "
-      "panics, 4 when it crashes");
+      "panics, 4 when it crashes. SIGUSR1 injects an NMI into the guest (a "
+      "Linux guest with unknown_nmi_panic prints where it hung)");
   run->add_option("--kernel", args->kernel,
                   "Linux bzImage (x86-64, boot protocol 2.12+)")
       ->required()

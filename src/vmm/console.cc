@@ -35,8 +35,9 @@ namespace {
 
 constexpr uint8_t kCtrlA = 0x01;
 
-// Blocks SIGINT/SIGTERM for the lifetime of the object and reads them from
-// a signalfd instead; the old mask comes back on destruction.
+// Blocks SIGINT/SIGTERM (stop the guest) and SIGUSR1 (an NMI for every
+// vCPU) for the lifetime of the object and reads them from a signalfd
+// instead; the old mask comes back on destruction.
 class SignalCatcher {
  public:
   SignalCatcher() {
@@ -44,6 +45,7 @@ class SignalCatcher {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, &old_);
     fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   }
@@ -86,7 +88,11 @@ VmStop RunAttached(Vm& vm, const AttachOptions& options) {
 
     if (signals.fd() >= 0 && (fds[signal_index].revents & POLLIN)) {
       signalfd_siginfo si;
-      if (::read(signals.fd(), &si, sizeof(si)) == sizeof(si)) {
+      if (::read(signals.fd(), &si, sizeof(si)) != sizeof(si)) {
+        // nothing read: poll again
+      } else if (si.ssi_signo == SIGUSR1) {
+        vm.InjectNmi();
+      } else {
         vm.Stop(StopReason::kSignal, si.ssi_signo == SIGINT
                                          ? "stopped by SIGINT"
                                          : "stopped by SIGTERM");

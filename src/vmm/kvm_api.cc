@@ -307,6 +307,10 @@ class SystemKvmApi : public KvmApi {
     if (Ioctl(vcpu_fd, KVM_RUN, 0) < 0) return IoctlError("KVM_RUN");
     return Ok();
   }
+  Status Nmi(int vcpu_fd) override {
+    if (Ioctl(vcpu_fd, KVM_NMI, 0) < 0) return IoctlError("KVM_NMI");
+    return Ok();
+  }
 };
 
 }  // namespace

@@ -105,6 +105,9 @@ class KvmApi {
   // KVM_RUN. EINTR (a kick from another thread) comes back as an Error with
   // sys_errno EINTR; the caller decides.
   virtual Status Run(int vcpu_fd) = 0;
+  // KVM_NMI: queues an NMI for the vCPU (from its own thread: vCPU ioctls
+  // wait for a running KVM_RUN to return).
+  virtual Status Nmi(int vcpu_fd) = 0;
 };
 
 // The real thing: ioctls on the kernel's /dev/kvm.

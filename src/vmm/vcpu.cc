@@ -32,8 +32,14 @@ Status Vcpu::Configure(const std::vector<kvm_cpuid_entry2>& supported,
 
 ExitOutcome Vcpu::RunLoop(const pci::AddressSpace& pio,
                           const pci::AddressSpace& mmio,
-                          const std::atomic<bool>& stop) {
+                          const std::atomic<bool>& stop,
+                          const std::atomic<uint32_t>& nmi_requests) {
   while (!stop.load(std::memory_order_acquire)) {
+    const uint32_t nmis = nmi_requests.load(std::memory_order_acquire);
+    if (nmis != nmis_seen_) {
+      nmis_seen_ = nmis;
+      if (kvm_->Nmi(fd_.get())) ++nmis_injected_;
+    }
     Status st = kvm_->Run(fd_.get());
     if (!st) {
       if (st.error().sys_errno == EINTR || st.error().sys_errno == EAGAIN) {
@@ -94,9 +100,11 @@ std::string Vcpu::DumpRegisters() const {
 }
 
 std::string Vcpu::DescribeState() const {
-  return fmt::format("vCPU {}: {} exits reached devpass, the last: {}\n{}",
+  std::string nmis =
+      nmis_injected_ ? fmt::format(", {} NMIs injected", nmis_injected_) : "";
+  return fmt::format("vCPU {}: {} exits reached devpass, the last: {}{}\n{}",
                      index_, exits_, exits_ ? DescribeExit(last_exit_) : "none",
-                     DumpRegisters());
+                     nmis, DumpRegisters());
 }
 
 }  // namespace devpass::vmm

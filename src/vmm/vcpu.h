@@ -32,9 +32,12 @@ class Vcpu {
                    Gpa entry, Gpa boot_params);
 
   // KVM_RUN until an exit says stop or `stop` is set (after a Kick()).
+  // Whenever `nmi_requests` has grown since the last look (and a Kick()
+  // brought the thread out of KVM_RUN), queues one NMI (KVM_NMI).
   ExitOutcome RunLoop(const pci::AddressSpace& pio,
                       const pci::AddressSpace& mmio,
-                      const std::atomic<bool>& stop);
+                      const std::atomic<bool>& stop,
+                      const std::atomic<uint32_t>& nmi_requests);
 
   // Makes the next or current KVM_RUN return (with a signal to the thread).
   void Kick();
@@ -59,6 +62,8 @@ class Vcpu {
   // Written by the vCPU's thread only, read after it was joined.
   uint64_t exits_ = 0;
   VcpuExit last_exit_ = ExitInterrupted{};
+  uint32_t nmis_seen_ = 0;      // nmi_requests as last acted on
+  uint32_t nmis_injected_ = 0;  // KVM_NMI calls that succeeded
 };
 
 // Formats registers and segments (separate for unit tests).

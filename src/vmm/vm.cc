@@ -270,7 +270,7 @@ Status Vm::Start() {
       pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
       std::string name = fmt::format("vcpu{}", v->index());
       pthread_setname_np(pthread_self(), name.c_str());
-      ExitOutcome out = v->RunLoop(pio_, mmio_, stop_);
+      ExitOutcome out = v->RunLoop(pio_, mmio_, stop_, nmi_requests_);
       if (out.stop != StopReason::kNone) Stop(out.stop, std::move(out.detail));
     });
   }
@@ -284,17 +284,27 @@ void Vm::Stop(StopReason reason, std::string detail) {
       stop_info_ = {reason, std::move(detail)};
     }
     stop_.store(true, std::memory_order_release);
-    for (size_t i = 0; i < vcpus_.size(); ++i) {
-      vcpus_[i].Kick();
-      if (i < threads_.size())
-        pthread_kill(threads_[i].native_handle(), KickSignal());
-    }
+    KickAllLocked();
   }
   if (stop_event_.valid()) {
     uint64_t one = 1;
     ssize_t n = ::write(stop_event_.get(), &one, sizeof(one));
     (void)n;
   }
+}
+
+void Vm::KickAllLocked() {
+  for (size_t i = 0; i < vcpus_.size(); ++i) {
+    vcpus_[i].Kick();
+    if (i < threads_.size())
+      pthread_kill(threads_[i].native_handle(), KickSignal());
+  }
+}
+
+void Vm::InjectNmi() {
+  std::lock_guard lock(mu_);
+  nmi_requests_.fetch_add(1, std::memory_order_release);
+  KickAllLocked();
 }
 
 VmStop Vm::Wait() {

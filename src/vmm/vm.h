@@ -83,6 +83,11 @@ class Vm {
   // Blocks until the VM stopped and its threads are joined. A stop by a
   // signal gets each vCPU's state appended to its detail (Vcpu::DescribeState).
   VmStop Wait();
+  // Queues an NMI on every vCPU (thread-safe), as QEMU's `nmi` monitor
+  // command and `virsh inject-nmi` do: a guest kernel that hangs with
+  // interrupts off still takes it, and Linux prints where it was (with
+  // unknown_nmi_panic on its command line it panics with a backtrace).
+  void InjectNmi();
   // Non-blocking: set once a stop was requested.
   bool stopping() const { return stop_.load(std::memory_order_acquire); }
   // An eventfd that becomes readable when the VM stops (for poll loops).
@@ -118,6 +123,8 @@ class Vm {
   Vm(KvmApi& kvm) : kvm_(kvm), pio_("I/O port"), mmio_("MMIO") {}
   Status Init(const Root& root, const VmConfig& config);
   Status AddDevices(const VmConfig& config);
+  // Brings every vCPU thread out of KVM_RUN. Caller holds mu_.
+  void KickAllLocked();
 
   // Declared in order of creation: destroyed in reverse, so that everything
   // that talks to KVM through vm_fd_ (irqfds, routes, the KVM-VFIO device,
@@ -140,6 +147,7 @@ class Vm {
   UniqueFd stop_event_;
 
   std::atomic<bool> stop_{false};
+  std::atomic<uint32_t> nmi_requests_{0};
   std::mutex mu_;
   VmStop stop_info_;
   std::vector<std::thread> threads_;

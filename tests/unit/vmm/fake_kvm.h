@@ -347,6 +347,23 @@ class FakeKvm : public KvmApi {
   Result<kvm_lapic_state> GetLapic(int) override { return kvm_lapic_state{}; }
   Status SetLapic(int, const kvm_lapic_state&) override { return Ok(); }
 
+  // Calls recorded so far that start with `prefix` (thread-safe, for tests
+  // that look while vCPU threads run).
+  size_t CallsStartingWith(const std::string& prefix) {
+    std::lock_guard lock(mu_);
+    return static_cast<size_t>(std::count_if(
+        calls.begin(), calls.end(),
+        [&](const std::string& c) { return c.rfind(prefix, 0) == 0; }));
+  }
+
+  // Recorded as "Nmi vcpu N"; the kernel's KVM_NMI cannot fail on a vCPU
+  // with an in-kernel LAPIC.
+  Status Nmi(int fd) override {
+    std::lock_guard lock(mu_);
+    calls.push_back("Nmi vcpu " + std::to_string(index_of_[fd]));
+    return Ok();
+  }
+
   Status Run(int fd) override {
     kvm_run* run;
     int index;

@@ -245,6 +245,24 @@ TEST_F(VmTest, StopFromTheHostSaysWhereEachVcpuWas) {
       << stop.detail;
 }
 
+TEST_F(VmTest, InjectNmiQueuesOneNmiOnEveryVcpuFromItsOwnThread) {
+  config.cpus = 2;
+  auto vm = Vm::Create(kvm, Root(dir), config);
+  ASSERT_TRUE(vm);
+  ASSERT_TRUE((*vm)->Start());
+  (*vm)->InjectNmi();
+  for (int i = 0; i < 5000 && kvm.CallsStartingWith("Nmi") < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  (*vm)->Stop(StopReason::kSignal, "stopped by SIGTERM");
+  VmStop stop = (*vm)->Wait();
+  // One each, although both vCPUs went round their loops again since.
+  EXPECT_EQ(std::count(kvm.calls.begin(), kvm.calls.end(), "Nmi vcpu 0"), 1);
+  EXPECT_EQ(std::count(kvm.calls.begin(), kvm.calls.end(), "Nmi vcpu 1"), 1);
+  EXPECT_NE(stop.detail.find("the last: none, 1 NMIs injected"),
+            std::string::npos)
+      << stop.detail;
+}
+
 TEST(DescribeExit, NamesTheExitAndItsAddress) {
   uint8_t data[8] = {};
   EXPECT_EQ(DescribeExit(ExitIo{true, 0x70, 1, 1, {data, 1}}),
