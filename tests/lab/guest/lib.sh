@@ -170,11 +170,12 @@ lab_vmm_prepare() {
 #   lab_qemu_prepare                QEMU from the extra disk (lab.qemu-disk), /dev/kvm
 #   lab_devpass_guest INITRD [DEVPASS-RUN-ARGS...]
 #                                   boots /lab/guest/vmlinuz + INITRD with
-#                                   `devpass run --cmdline quiet ARGS` (e.g.
+#                                   `devpass run --cmdline "quiet unknown_nmi_panic" ARGS` (e.g.
 #                                   --mem 128 --device BDF --name N); like
 #                                   lab_run: $LAB_OUT, $LAB_RC;
 #                                   LAB_GUEST_SECONDS = wall time;
-#                                   killed after $LAB_GUEST_TIMEOUT s (600)
+#                                   stopped by lab_timeout after
+#                                   $LAB_GUEST_TIMEOUT s (600)
 #   lab_qemu_guest [--mem MIB] [--device BDF]... [--cmdline S] [--timeout S]
 #                  INITRD [QEMU-ARGS...]
 #                                   boots /lab/guest/vmlinuz + INITRD under
@@ -318,14 +319,40 @@ lab_qemu_guest() {
   echo "  (guest ran ${LAB_GUEST_SECONDS}s)"
   return $LAB_RC
 }
+# lab_timeout SECONDS CMD...: like timeout(1), for `devpass run`: a command
+# still running after SECONDS gets SIGUSR1 (devpass injects an NMI: a Linux
+# guest booted with unknown_nmi_panic prints a backtrace of where it hung),
+# SIGTERM 15 s later (devpass says where each vCPU was and gives its devices
+# back), SIGKILL 30 s after that. Returns the command's status.
+lab_timeout() {
+  local secs=$1 pid w rc
+  shift
+  "$@" &
+  pid=$!
+  (
+    sleep "$secs"
+    kill -USR1 "$pid" 2>/dev/null || exit 0
+    echo "lab: $1 still running after ${secs}s: SIGUSR1 (an NMI for its guest), SIGTERM in 15 s" >&2
+    sleep 15
+    kill -TERM "$pid" 2>/dev/null || exit 0
+    sleep 30
+    kill -KILL "$pid" 2>/dev/null
+  ) &
+  w=$!
+  wait "$pid"
+  rc=$?
+  kill "$w" 2>/dev/null
+  wait "$w" 2>/dev/null
+  return $rc
+}
 lab_devpass_guest() {
   local img=$1 t0 t1
   shift
   t0=$(cut -d' ' -f1 /proc/uptime)
-  # A guest that hangs is stopped by SIGTERM; devpass then prints where each
-  # vCPU was (exit count, last exit, registers) into $LAB_OUT.
-  lab_run timeout "${LAB_GUEST_TIMEOUT:-600}" devpass run --kernel /lab/guest/vmlinuz \
-    --initrd "$img" --cmdline quiet "$@"
+  # A guest that hangs is stopped by lab_timeout: its backtrace (NMI), then
+  # where each vCPU was, end up in $LAB_OUT.
+  lab_run lab_timeout "${LAB_GUEST_TIMEOUT:-600}" devpass run --kernel /lab/guest/vmlinuz \
+    --initrd "$img" --cmdline "quiet unknown_nmi_panic" "$@"
   t1=$(cut -d' ' -f1 /proc/uptime)
   LAB_GUEST_SECONDS=$(awk "BEGIN{printf \"%.1f\", $t1 - $t0}")
 }
