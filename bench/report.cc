@@ -13,13 +13,14 @@ const char kDisclaimer[] =
     "These figures come from the devpass lab: a QEMU machine in software "
     "emulation (TCG) with an emulated IOMMU, emulated devices and nested KVM. "
     "Absolute numbers are not hardware numbers; what carries over is the "
-    "ratios. Each part of the run is one boot of the lab; ways alternated "
-    "within one boot (*-ab) met the same conditions.";
+    "ratios. Ways compared with each other run in turn in one boot of the "
+    "lab, once per round, and each ratio is taken within a round.";
 
 const char kRatioNote[] =
-    "Each figure is the median of n samples, with min and max. ratio = median "
-    "/ median of the baseline way; for 'lower is better' rows a ratio above 1 "
-    "means slower.";
+    "Each figure is the median of n samples, with min and max. ratio = this "
+    "way's median / the baseline way's median in the same round, given as "
+    "the median over the rounds with its range (min-max); for 'lower is "
+    "better' rows a ratio above 1 means slower.";
 
 namespace {
 
@@ -56,9 +57,6 @@ constexpr WayInfo kWays[] = {
     {"devpass", "devpass passthrough"},
     {"devpass-nothp", "devpass, --no-thp"},
     {"devpass-4k", "devpass, 4 KiB pages"},
-    {"devpass-ab", "devpass (alternated)"},
-    {"devpass-nothp-ab", "devpass --no-thp (alternated)"},
-    {"qemu-vfio-ab", "QEMU vfio-pci (alternated)"},
     {"devpass-hugepages", "devpass, huge pages"},
     {"qemu-vfio", "QEMU vfio-pci"},
     {"qemu", "QEMU"},
@@ -116,20 +114,29 @@ std::string FormatRatio(double r) {
   return fmt::format("{:.2f}", r);
 }
 
+// "0.91-1.18": a ratio's range over its rounds.
+std::string RatioRange(const RatioStats& r) {
+  if (r.rounds < 2) return "";
+  return FormatRatio(r.min) + "-" + FormatRatio(r.max);
+}
+
+// How the ratio was taken, for the table's wording.
+std::string RatioRounds(const RatioStats& r) {
+  if (r.rounds == 0) return ", medians of separate runs";
+  return fmt::format(", {} round{}", r.rounds, r.rounds == 1 ? "" : "s");
+}
+
 std::optional<double> Ratio(double num, double den) {
   if (den == 0 || !std::isfinite(num / den)) return std::nullopt;
   return num / den;
 }
 
-const WayRow* FindWay(const MetricReport& m, std::string_view way) {
-  for (const WayRow& row : m.ways) {
-    if (row.way == way) return &row;
-  }
-  return nullptr;
-}
-
-nlohmann::json Number(const std::optional<double>& v) {
-  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+nlohmann::json RatioJson(const std::optional<RatioStats>& r) {
+  if (!r) return nullptr;
+  return {{"median", r->median},
+          {"min", r->min},
+          {"max", r->max},
+          {"rounds", r->rounds}};
 }
 
 }  // namespace
@@ -170,9 +177,22 @@ LineKind ParseLine(std::string_view line, Sample* out) {
   if (pos == std::string_view::npos) return LineKind::kOther;
   std::vector<std::string_view> f =
       SplitFields(line.substr(pos + kToken.size()));
-  if (f.size() != 3 || !IsName(f[0]) || !IsName(f[1])) {
-    return LineKind::kMalformed;
+  if (f.size() != 3 || !IsName(f[0])) return LineKind::kMalformed;
+  // The way, optionally "@<round>".
+  std::string_view way = f[1];
+  std::optional<int> round;
+  if (size_t at = way.find('@'); at != std::string_view::npos) {
+    std::string_view r = way.substr(at + 1);
+    int n = 0;
+    auto [rend, rec] = std::from_chars(r.data(), r.data() + r.size(), n);
+    if (r.empty() || rec != std::errc() || rend != r.data() + r.size() ||
+        n < 0) {
+      return LineKind::kMalformed;
+    }
+    round = n;
+    way = way.substr(0, at);
   }
+  if (!IsName(way)) return LineKind::kMalformed;
   std::string_view v = f[2];
   double value = 0;
   auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
@@ -182,7 +202,8 @@ LineKind ParseLine(std::string_view line, Sample* out) {
     return LineKind::kMalformed;
   }
   out->metric = std::string(f[0]);
-  out->way = std::string(f[1]);
+  out->way = std::string(way);
+  out->round = round;
   out->value = value;
   return LineKind::kSample;
 }
@@ -218,6 +239,38 @@ Stats Summarize(std::vector<double> values) {
   return s;
 }
 
+std::optional<RatioStats> CompareWays(const std::vector<Sample>& way,
+                                      const std::vector<Sample>& base) {
+  if (way.empty() || base.empty()) return std::nullopt;
+  auto by_round = [](const std::vector<Sample>& samples) {
+    std::map<int, std::vector<double>> rounds;
+    for (const Sample& s : samples) {
+      if (s.round) rounds[*s.round].push_back(s.value);
+    }
+    return rounds;
+  };
+  std::map<int, std::vector<double>> a = by_round(way), b = by_round(base);
+  std::vector<double> ratios;
+  for (const auto& [round, values] : a) {
+    auto it = b.find(round);
+    if (it == b.end()) continue;
+    if (auto r = Ratio(Summarize(values).median, Summarize(it->second).median))
+      ratios.push_back(*r);
+  }
+  if (!ratios.empty()) {
+    Stats st = Summarize(ratios);
+    return RatioStats{st.median, st.min, st.max, st.n};
+  }
+  auto values = [](const std::vector<Sample>& samples) {
+    std::vector<double> v;
+    for (const Sample& s : samples) v.push_back(s.value);
+    return v;
+  };
+  auto r = Ratio(Summarize(values(way)).median, Summarize(values(base)).median);
+  if (!r) return std::nullopt;
+  return RatioStats{*r, *r, *r, 0};
+}
+
 Report BuildReport(const std::vector<Sample>& samples,
                    std::vector<std::string> sources,
                    std::vector<std::pair<std::string, std::string>> meta) {
@@ -226,8 +279,8 @@ Report BuildReport(const std::vector<Sample>& samples,
   report.meta = std::move(meta);
   report.samples = samples.size();
 
-  std::map<std::string, std::map<std::string, std::vector<double>>> grouped;
-  for (const Sample& s : samples) grouped[s.metric][s.way].push_back(s.value);
+  std::map<std::string, std::map<std::string, std::vector<Sample>>> grouped;
+  for (const Sample& s : samples) grouped[s.metric][s.way].push_back(s);
 
   std::vector<std::string> order;
   for (const MetricInfo& m : kMetrics) {
@@ -252,32 +305,26 @@ Report BuildReport(const std::vector<Sample>& samples,
       m.title = metric;
       m.unit = m.json_unit = "?";
     }
-    for (auto& [way, values] : grouped[metric]) {
+    const auto& ways = grouped[metric];
+    auto base = m.baseline.empty() ? ways.end() : ways.find(m.baseline);
+    for (const auto& [way, way_samples] : ways) {
+      std::vector<double> values;
+      for (const Sample& s : way_samples) values.push_back(s.value);
       m.ways.push_back({.way = way,
                         .name = WayName(way),
                         .stats = Summarize(values),
-                        .ratio = std::nullopt});
+                        .ratio = base == ways.end()
+                                     ? std::nullopt
+                                     : CompareWays(way_samples, base->second)});
     }
     std::sort(m.ways.begin(), m.ways.end(),
               [](const WayRow& a, const WayRow& b) {
                 return WayBefore(a.way, b.way);
               });
-    if (const WayRow* base =
-            m.baseline.empty() ? nullptr : FindWay(m, m.baseline)) {
-      double den = base->stats.median;
-      for (WayRow& row : m.ways) row.ratio = Ratio(row.stats.median, den);
-    }
-    const WayRow* dev = FindWay(m, "devpass");
-    const WayRow* other = FindWay(m, m.compare_way);
-    if (dev && other) {
-      m.devpass_vs_qemu = Ratio(dev->stats.median, other->stats.median);
-    }
-    const WayRow* dev_ab = FindWay(m, "devpass-ab");
-    const WayRow* other_ab =
-        m.compare_way.empty() ? nullptr : FindWay(m, m.compare_way + "-ab");
-    if (dev_ab && other_ab) {
-      m.devpass_vs_qemu_alternated =
-          Ratio(dev_ab->stats.median, other_ab->stats.median);
+    auto dev = ways.find("devpass");
+    auto other = ways.find(m.compare_way);
+    if (dev != ways.end() && other != ways.end()) {
+      m.devpass_vs_qemu = CompareWays(dev->second, other->second);
     }
     report.metrics.push_back(std::move(m));
   }
@@ -308,9 +355,9 @@ nlohmann::json ToJson(const Report& report) {
     }
     jm["baseline"] = m.baseline.empty() ? nlohmann::json(nullptr)
                                         : nlohmann::json(m.baseline);
-    if (m.devpass_vs_qemu) jm["devpass_vs_qemu"] = *m.devpass_vs_qemu;
-    if (m.devpass_vs_qemu_alternated) {
-      jm["devpass_vs_qemu_alternated"] = *m.devpass_vs_qemu_alternated;
+    if (m.devpass_vs_qemu) {
+      jm["devpass_vs_qemu"] = RatioJson(m.devpass_vs_qemu);
+      jm["devpass_vs_qemu"]["with"] = m.compare_way;
     }
     jm["ways"] = nlohmann::json::array();
     for (const WayRow& w : m.ways) {
@@ -320,7 +367,7 @@ nlohmann::json ToJson(const Report& report) {
                             {"median", w.stats.median},
                             {"min", w.stats.min},
                             {"max", w.stats.max},
-                            {"ratio", Number(w.ratio)}});
+                            {"ratio", RatioJson(w.ratio)}});
     }
     j["metrics"].push_back(std::move(jm));
   }
@@ -358,21 +405,24 @@ std::string FormatTable(const Report& report) {
     // Cells first, to size the columns.
     std::vector<std::vector<std::string>> rows;
     rows.push_back(
-        {"way", "median", "min", "max", "n", "ratio", "vs baseline"});
+        {"way", "median", "min", "max", "n", "ratio", "range", "vs baseline"});
     for (const WayRow& w : m.ways) {
-      std::string ratio = "-", wording;
+      std::string ratio = "-", range, wording;
       if (w.ratio) {
-        ratio = FormatRatio(*w.ratio);
-        wording =
-            w.way == m.baseline
-                ? "(baseline)"
-                : fmt::format("{}x {}", FormatRatio(*w.ratio), m.baseline);
+        ratio = FormatRatio(w.ratio->median);
+        if (w.way == m.baseline) {
+          wording = "(baseline)";
+        } else {
+          range = RatioRange(*w.ratio);
+          wording =
+              fmt::format("{}x {}{}", ratio, m.baseline, RatioRounds(*w.ratio));
+        }
       } else if (!m.baseline.empty()) {
         wording = fmt::format("(no {} samples)", m.baseline);
       }
       rows.push_back({w.name, FormatNumber(w.stats.median),
                       FormatNumber(w.stats.min), FormatNumber(w.stats.max),
-                      std::to_string(w.stats.n), ratio, wording});
+                      std::to_string(w.stats.n), ratio, range, wording});
     }
     std::vector<size_t> width(rows[0].size(), 0);
     for (const auto& r : rows) {
@@ -390,14 +440,11 @@ std::string FormatTable(const Report& report) {
       out += line + "\n";
     }
     if (m.devpass_vs_qemu) {
-      out +=
-          fmt::format("  devpass vs {}: {} (median / median)\n",
-                      WayName(m.compare_way), FormatRatio(*m.devpass_vs_qemu));
-    }
-    if (m.devpass_vs_qemu_alternated) {
-      out += fmt::format(
-          "  devpass vs {}, alternated in one lab boot: {} (median / median)\n",
-          WayName(m.compare_way), FormatRatio(*m.devpass_vs_qemu_alternated));
+      const RatioStats& r = *m.devpass_vs_qemu;
+      out += fmt::format("  devpass vs {}: {}{}{}\n", WayName(m.compare_way),
+                         FormatRatio(r.median),
+                         r.rounds ? " (" + RatioRange(r) + ")" : "",
+                         RatioRounds(r));
     }
   }
   return out;

@@ -1,10 +1,14 @@
 #pragma once
 
-// bench_report's logic (issue 7): raw "BENCH <metric> <way> <value>" samples
-// from the benchmark harness's logs become one report, printed as a table and
-// as JSON. Each figure is the median of several runs with min and max; ratios
-// are taken within one run (one set of inputs) against a baseline way, since
-// the lab is an emulated machine whose absolute numbers mean little.
+// bench_report's logic (issue 7): raw "BENCH <metric> <way>[@<round>]
+// <value>" samples from the benchmark harness's logs become one report,
+// printed as a table and as JSON. Each figure is the median of several runs
+// with min and max. Ratios are taken within one round: the harness runs every
+// way once per round, one after the other in the same lab boot, so a way's
+// ratio to its baseline is computed per round (median of that round's
+// samples over the baseline's) and reported as the median, min and max over
+// the rounds. The lab is an emulated machine whose speed drifts over minutes;
+// ratios of the same round meet the same drift, absolute numbers do not.
 
 #include <cstddef>
 #include <nlohmann/json.hpp>
@@ -55,13 +59,14 @@ std::string WayName(std::string_view way);
 struct Sample {
   std::string metric;
   std::string way;
+  std::optional<int> round;  // "way@3": measured in round 3 of its part
   double value = 0;
 };
 
 enum class LineKind {
   kOther,      // no "BENCH " in it: ignored silently
   kSample,     // a sample
-  kMalformed,  // has "BENCH " but not "<metric> <way> <value>" after it
+  kMalformed,  // has "BENCH " but not "<metric> <way>[@<round>] <value>
 };
 
 // Parses one line (with or without its '\n' or '\r'); fills *out for kSample.
@@ -85,11 +90,28 @@ struct Stats {
 // values must not be empty.
 Stats Summarize(std::vector<double> values);
 
+// A way's ratio to another way (its baseline, or devpass's to QEMU's).
+struct RatioStats {
+  // Per round, where both ways have samples of the same round: the ratio of
+  // their medians in that round; median, min and max over those rounds.
+  // Otherwise (samples without rounds, e.g. from older logs): the ratio of
+  // the overall medians, with rounds = 0 and min = max = median.
+  double median = 0;
+  double min = 0;
+  double max = 0;
+  size_t rounds = 0;
+};
+
+// The ratio of `way` to `base`, or nothing when either has no samples or a
+// median of 0.
+std::optional<RatioStats> CompareWays(const std::vector<Sample>& way,
+                                      const std::vector<Sample>& base);
+
 struct WayRow {
   std::string way;
   std::string name;  // WayName(way)
   Stats stats;
-  std::optional<double> ratio;  // median / baseline median
+  std::optional<RatioStats> ratio;  // to the baseline way
 };
 
 struct MetricReport {
@@ -100,12 +122,9 @@ struct MetricReport {
   std::optional<Better> better;  // unknown metrics: not known
   std::string baseline;          // "" = none
   std::vector<WayRow> ways;      // display order
-  // median(devpass) / median(compare_way), when both have samples.
-  std::optional<double> devpass_vs_qemu;
+  // devpass against compare_way, when both have samples.
+  std::optional<RatioStats> devpass_vs_qemu;
   std::string compare_way;
-  // The same for the ways measured alternately in one lab boot (way names
-  // with "-ab": bench/lab/in-lab.sh's passthrough part).
-  std::optional<double> devpass_vs_qemu_alternated;
 };
 
 struct Report {

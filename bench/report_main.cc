@@ -3,7 +3,7 @@
 //
 // Usage: bench_report [--json FILE|-] [--meta KEY=VALUE]... LOG...
 //   LOG     a log file, or - for stdin; every line containing
-//           "BENCH <metric> <way> <value>" is a sample
+//           "BENCH <metric> <way>[@<round>] <value>" is a sample
 //   --json  also write the report as JSON to FILE; with -, write the JSON to
 //           stdout instead of the table
 //   --meta  add KEY: VALUE to the report (date, git commit, lab CPU, ...)

@@ -1,5 +1,5 @@
 // bench_report's logic: parsing BENCH lines out of lab logs, the statistics,
-// ratios within one input, way and metric order, JSON shape and the table.
+// ratios within one round, way and metric order, JSON shape and the table.
 
 #include "bench/report.h"
 
@@ -42,21 +42,29 @@ TEST(BenchReportParseTest, PrefixesCarriageReturnsAndGarbage) {
       "BENCH net.tx native nan\n"                  // not finite
       "BENCH net.tx native 12ms\n"                 // trailing junk
       "BENCH net/tx native 12\n"                   // bad metric name
+      "BENCH net.tx native@ 12\n"                  // no round after '@'
+      "BENCH net.tx native@x 12\n"                 // round not a number
+      "BENCH net.tx @3 12\n"                       // no way before '@'
+      "BENCH net.tx native@3 7.5\n"                // a sample of round 3
       "BENCHMARK net.tx native 12\n"               // no "BENCH " token: silent
       "[ 1.0] BENCH list.devices4096 devpass 88",  // no final newline
       &malformed);
-  ASSERT_EQ(s.size(), 4u);
+  ASSERT_EQ(s.size(), 5u);
   EXPECT_EQ(s[0].metric, "net.tx");
   EXPECT_EQ(s[0].way, "native");
+  EXPECT_FALSE(s[0].round.has_value());
   EXPECT_DOUBLE_EQ(s[0].value, 1180.5);
   EXPECT_EQ(s[1].way, "devpass");
   EXPECT_DOUBLE_EQ(s[1].value, 42);
   EXPECT_EQ(s[2].metric, "edu.dma");
   EXPECT_EQ(s[2].way, "qemu-vfio");
   EXPECT_DOUBLE_EQ(s[2].value, 350);
-  EXPECT_EQ(s[3].metric, "list.devices4096");
-  EXPECT_DOUBLE_EQ(s[3].value, 88);
-  EXPECT_EQ(malformed, 7u);
+  EXPECT_EQ(s[3].way, "native");
+  EXPECT_EQ(s[3].round, 3);
+  EXPECT_DOUBLE_EQ(s[3].value, 7.5);
+  EXPECT_EQ(s[4].metric, "list.devices4096");
+  EXPECT_DOUBLE_EQ(s[4].value, 88);
+  EXPECT_EQ(malformed, 10u);
 }
 
 TEST(BenchReportParseTest, LineKinds) {
@@ -86,7 +94,7 @@ TEST(BenchReportStatsTest, EvenMedianIsMeanOfTheMiddleTwo) {
   EXPECT_DOUBLE_EQ(Summarize({3}).median, 3);
 }
 
-TEST(BenchReportBuildTest, RatioAgainstTheBaselineOfTheSameInput) {
+TEST(BenchReportBuildTest, RatioWithoutRoundsIsTheRatioOfMedians) {
   Report r = Build(
       "BENCH net.tx native 100\nBENCH net.tx native 120\n"
       "BENCH net.tx native 110\n"
@@ -100,14 +108,60 @@ TEST(BenchReportBuildTest, RatioAgainstTheBaselineOfTheSameInput) {
   EXPECT_EQ(tx->ways[0].way, "native");
   EXPECT_DOUBLE_EQ(tx->ways[0].stats.median, 110);
   ASSERT_TRUE(tx->ways[0].ratio.has_value());
-  EXPECT_DOUBLE_EQ(*tx->ways[0].ratio, 1.0);
+  EXPECT_DOUBLE_EQ(tx->ways[0].ratio->median, 1.0);
   ASSERT_TRUE(tx->ways[1].ratio.has_value());
-  EXPECT_DOUBLE_EQ(*tx->ways[1].ratio, 65.0 / 110.0);
+  EXPECT_DOUBLE_EQ(tx->ways[1].ratio->median, 65.0 / 110.0);
+  EXPECT_EQ(tx->ways[1].ratio->rounds, 0u);  // no rounds: separate runs
   // Lower is better: the plain ratio of medians, above 1 = slower.
   const MetricReport* rtt = FindMetricReport(r, "net.rtt");
   ASSERT_NE(rtt, nullptr);
   EXPECT_EQ(rtt->better, Better::kLower);
-  EXPECT_DOUBLE_EQ(*rtt->ways[1].ratio, 3.1);
+  EXPECT_DOUBLE_EQ(rtt->ways[1].ratio->median, 3.1);
+}
+
+TEST(BenchReportBuildTest, RatiosArePairedWithinEachRound) {
+  // Round 1 ran fast, round 2 slow (the lab drifted), round 3 has no
+  // baseline sample: devpass's ratio is 0.5 in both paired rounds, although
+  // its overall median (80) over native's (150) would say 0.53.
+  Report r = Build(
+      "BENCH net.tx native@1 200\nBENCH net.tx devpass@1 100\n"
+      "BENCH net.tx native@2 100\nBENCH net.tx devpass@2 50\n"
+      "BENCH net.tx devpass@3 80\n"
+      "BENCH net.tx qemu-vfio@1 80\nBENCH net.tx qemu-vfio@2 50\n"
+      // Several samples of one round: that round's median.
+      "BENCH edu.msi_rtt native@1 10\nBENCH edu.msi_rtt native@1 30\n"
+      "BENCH edu.msi_rtt devpass@1 40\nBENCH edu.msi_rtt devpass@1 41\n"
+      "BENCH edu.msi_rtt devpass@1 90\n");
+  const MetricReport* tx = FindMetricReport(r, "net.tx");
+  ASSERT_NE(tx, nullptr);
+  const WayRow& dev = tx->ways[1];
+  ASSERT_EQ(dev.way, "devpass");
+  EXPECT_EQ(dev.stats.n, 3u);
+  EXPECT_DOUBLE_EQ(dev.stats.median, 80);
+  ASSERT_TRUE(dev.ratio.has_value());
+  EXPECT_EQ(dev.ratio->rounds, 2u);
+  EXPECT_DOUBLE_EQ(dev.ratio->median, 0.5);
+  EXPECT_DOUBLE_EQ(dev.ratio->min, 0.5);
+  EXPECT_DOUBLE_EQ(dev.ratio->max, 0.5);
+  // devpass against QEMU per round: 100/80 and 50/50.
+  ASSERT_TRUE(tx->devpass_vs_qemu.has_value());
+  EXPECT_EQ(tx->devpass_vs_qemu->rounds, 2u);
+  EXPECT_DOUBLE_EQ(tx->devpass_vs_qemu->min, 1.0);
+  EXPECT_DOUBLE_EQ(tx->devpass_vs_qemu->max, 1.25);
+  EXPECT_DOUBLE_EQ(tx->devpass_vs_qemu->median, 1.125);
+  const MetricReport* msi = FindMetricReport(r, "edu.msi_rtt");
+  ASSERT_NE(msi, nullptr);
+  EXPECT_DOUBLE_EQ(msi->ways[1].ratio->median, 41.0 / 20.0);
+  std::string t = FormatTable(r);
+  EXPECT_NE(t.find("devpass vs QEMU vfio-pci: 1.12 (1.00-1.25), 2 rounds"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("0.50x native, 2 rounds"), std::string::npos) << t;
+  auto j = ToJson(r);
+  EXPECT_EQ(j["metrics"][0]["devpass_vs_qemu"]["with"], "qemu-vfio");
+  EXPECT_EQ(j["metrics"][0]["devpass_vs_qemu"]["rounds"], 2);
+  EXPECT_DOUBLE_EQ(j["metrics"][0]["ways"][1]["ratio"]["max"].get<double>(),
+                   0.5);
 }
 
 TEST(BenchReportBuildTest, MissingBaselineGivesNoRatio) {
@@ -133,12 +187,12 @@ TEST(BenchReportBuildTest, DevpassVsQemu) {
       "BENCH net.tx devpass 9\nBENCH net.tx qemu 12\n");
   const MetricReport* msi = FindMetricReport(r, "edu.msi_rtt");
   ASSERT_TRUE(msi && msi->devpass_vs_qemu);
-  EXPECT_DOUBLE_EQ(*msi->devpass_vs_qemu, 0.75);
+  EXPECT_DOUBLE_EQ(msi->devpass_vs_qemu->median, 0.75);
   const MetricReport* launch = FindMetricReport(r, "launch.userspace");
   ASSERT_TRUE(launch && launch->devpass_vs_qemu);
-  EXPECT_DOUBLE_EQ(*launch->devpass_vs_qemu, 0.75);
+  EXPECT_DOUBLE_EQ(launch->devpass_vs_qemu->median, 0.75);
   EXPECT_EQ(launch->baseline, "qemu");
-  EXPECT_DOUBLE_EQ(*launch->ways[0].ratio, 0.75);  // devpass is listed first
+  EXPECT_DOUBLE_EQ(launch->ways[0].ratio->median, 0.75);  // devpass first
   // net.tx sets devpass against qemu-vfio, which has no samples here.
   const MetricReport* tx = FindMetricReport(r, "net.tx");
   ASSERT_NE(tx, nullptr);
@@ -147,30 +201,8 @@ TEST(BenchReportBuildTest, DevpassVsQemu) {
   ASSERT_EQ(j["metrics"].size(), 3u);
   EXPECT_EQ(j["metrics"][0]["metric"], "net.tx");
   EXPECT_FALSE(j["metrics"][0].contains("devpass_vs_qemu"));
-  EXPECT_DOUBLE_EQ(j["metrics"][1]["devpass_vs_qemu"].get<double>(), 0.75);
-}
-
-TEST(BenchReportBuildTest, DevpassVsQemuAlternatedInOneBoot) {
-  Report r = Build(
-      "BENCH net.rx devpass 5\nBENCH net.rx qemu-vfio 10\n"
-      "BENCH net.rx devpass-ab 12\nBENCH net.rx devpass-ab 14\n"
-      "BENCH net.rx qemu-vfio-ab 10\nBENCH net.rx devpass-nothp-ab 9\n"
-      "BENCH edu.msi_rtt devpass-ab 3\n");
-  const MetricReport* rx = FindMetricReport(r, "net.rx");
-  ASSERT_TRUE(rx && rx->devpass_vs_qemu && rx->devpass_vs_qemu_alternated);
-  EXPECT_DOUBLE_EQ(*rx->devpass_vs_qemu, 0.5);
-  EXPECT_DOUBLE_EQ(*rx->devpass_vs_qemu_alternated, 1.3);  // median 13 / 10
-  const MetricReport* msi = FindMetricReport(r, "edu.msi_rtt");
-  ASSERT_NE(msi, nullptr);
-  EXPECT_FALSE(msi->devpass_vs_qemu_alternated.has_value());  // no qemu-vfio-ab
-  std::string t = FormatTable(r);
-  EXPECT_NE(
-      t.find("devpass vs QEMU vfio-pci, alternated in one lab boot: 1.30"),
-      std::string::npos)
-      << t;
-  EXPECT_NE(t.find("devpass --no-thp (alternated)"), std::string::npos) << t;
-  EXPECT_DOUBLE_EQ(
-      ToJson(r)["metrics"][0]["devpass_vs_qemu_alternated"].get<double>(), 1.3);
+  EXPECT_DOUBLE_EQ(j["metrics"][1]["devpass_vs_qemu"]["median"].get<double>(),
+                   0.75);
 }
 
 TEST(BenchReportBuildTest, WaysInDisplayOrderThenAlphabetically) {
@@ -191,7 +223,7 @@ TEST(BenchReportBuildTest, WaysInDisplayOrderThenAlphabetically) {
   ASSERT_NE(map, nullptr);
   EXPECT_EQ(map->ways[0].way, "4k");
   EXPECT_EQ(map->ways[1].name, "2 MiB huge pages");
-  EXPECT_DOUBLE_EQ(*map->ways[1].ratio, 0.25);
+  EXPECT_DOUBLE_EQ(map->ways[1].ratio->median, 0.25);
   // A small ratio keeps its digits in the table.
   std::string t =
       FormatTable(Build("BENCH dmamap.per_gib 4k 1.92\n"
@@ -244,8 +276,9 @@ TEST(BenchReportJsonTest, Shape) {
   EXPECT_DOUBLE_EQ(native["median"].get<double>(), 12);
   EXPECT_DOUBLE_EQ(native["min"].get<double>(), 10);
   EXPECT_DOUBLE_EQ(native["max"].get<double>(), 14);
-  EXPECT_DOUBLE_EQ(native["ratio"].get<double>(), 1);
-  EXPECT_DOUBLE_EQ(m["ways"][1]["ratio"].get<double>(), 20.0 / 12.0);
+  EXPECT_DOUBLE_EQ(native["ratio"]["median"].get<double>(), 1);
+  EXPECT_DOUBLE_EQ(m["ways"][1]["ratio"]["median"].get<double>(), 20.0 / 12.0);
+  EXPECT_EQ(m["ways"][1]["ratio"]["rounds"], 0);
   EXPECT_FALSE(ToJson(Build("BENCH a b 1\n")).contains("meta"));
 }
 
@@ -275,7 +308,8 @@ TEST(BenchReportTableTest, DisclaimerMetaAndRows) {
   EXPECT_TRUE(has("0.62x native")) << t;
   EXPECT_TRUE(has("(baseline)")) << t;
   EXPECT_TRUE(has("(no native samples)")) << t;
-  EXPECT_TRUE(has("devpass vs QEMU vfio-pci: 1.24")) << t;
+  EXPECT_TRUE(has("devpass vs QEMU vfio-pci: 1.24, medians of separate runs"))
+      << t;
   // Rows: name, then median, min, max, n, ratio, aligned.
   size_t row = t.find("  devpass passthrough");
   ASSERT_NE(row, std::string::npos) << t;
