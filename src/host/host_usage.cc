@@ -30,14 +30,43 @@ fs::path Canonical(const fs::path& p) {
   return ec ? fs::path() : c;
 }
 
+// The NVMe subsystem directory ("/sys/devices/virtual/nvme-subsystem/
+// nvme-subsys0") a block device's sysfs path runs through, if any.
+fs::path NvmeSubsystemOf(const fs::path& dir) {
+  fs::path at;
+  for (const auto& part : dir) {
+    at /= part;
+    if (part.string().rfind("nvme-subsys", 0) == 0 &&
+        at.parent_path().filename() == "nvme-subsystem") {
+      return at;
+    }
+  }
+  return {};
+}
+
 // PCI devices under a block device's sysfs directory. A device-mapper, md or
 // LVM volume is virtual: its PCI devices are those of its `slaves/`. A
 // partition without PCI in its path (a partition of an md array) resolves
-// through its parent disk.
+// through its parent disk. An NVMe namespace seen through native multipath
+// (nvme_core.multipath=Y, Debian's default, for controllers that report
+// multi-controller capability) is a virtual "head" disk under its
+// subsystem; its controllers are the subsystem's `nvmeN` links
+// (drivers/nvme/host/core.c, nvme_init_subsystem), every one a path to it.
 void PciOfBlockDir(const fs::path& dir, int depth, std::set<PciAddress>* out) {
   if (dir.empty() || depth > 8) return;
   if (auto a = LastPciComponent(dir)) {
     out->insert(*a);
+    return;
+  }
+  if (fs::path subsys = NvmeSubsystemOf(dir); !subsys.empty()) {
+    for (const auto& e : ListDir(subsys)) {
+      if (e.size() < 5 || e.rfind("nvme", 0) != 0 ||
+          !std::all_of(e.begin() + 4, e.end(),
+                       [](char c) { return c >= '0' && c <= '9'; })) {
+        continue;
+      }
+      if (auto a = LastPciComponent(Canonical(subsys / e))) out->insert(*a);
+    }
     return;
   }
   auto slaves = ListDir(dir / "slaves");

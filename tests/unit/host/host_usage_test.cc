@@ -57,6 +57,39 @@ TEST(HostUsageTest, MountedPartitionResolvesToNvme) {
   EXPECT_EQ(u->all().size(), 1u);
 }
 
+TEST(HostUsageTest, MultipathNvmeNamespaceResolvesToEveryController) {
+  // Native NVMe multipath (QEMU 10's nvme, enterprise drives): the mounted
+  // disk is a head under the subsystem, not under the PCI function; the
+  // subsystem links its controllers, and each is a path to the namespace.
+  FakeHost h;
+  h.AddDevice(
+      {.bdf = "0000:00:05.0", .class_code = 0x010802, .driver = "nvme"});
+  h.AddDevice(
+      {.bdf = "0000:00:06.0", .class_code = 0x010802, .driver = "nvme"});
+  h.AddDevice(
+      {.bdf = "0000:00:07.0", .class_code = 0x010802, .driver = "nvme"});
+  const std::string subsys = "sys/devices/virtual/nvme-subsystem/nvme-subsys0";
+  h.MakeDir("sys/devices/pci0000:00/0000:00:05.0/nvme/nvme0/nvme0c0n1");
+  h.MakeDir("sys/devices/pci0000:00/0000:00:06.0/nvme/nvme1/nvme0c1n1");
+  h.Symlink(subsys + "/nvme0",
+            "sys/devices/pci0000:00/0000:00:05.0/nvme/nvme0");
+  h.Symlink(subsys + "/nvme1",
+            "sys/devices/pci0000:00/0000:00:06.0/nvme/nvme1");
+  h.MakeDir(subsys + "/nvme0n1/nvme0n1p1");
+  h.WriteFile(subsys + "/nvme0n1/nvme0n1p1/partition", "1\n");
+  h.MakeDir(subsys + "/nvme0n1/mq");  // not a controller
+  h.Symlink("sys/dev/block/259:1", subsys + "/nvme0n1/nvme0n1p1");
+  h.WriteFile("proc/self/mountinfo",
+              "22 1 259:1 / /srv rw - ext4 /dev/nvme0n1p1 rw\n");
+  auto u = HostUsage::Scan(h.root());
+  ASSERT_TRUE(u);
+  EXPECT_EQ(Details(*u, "0000:00:05.0"),
+            std::vector<std::string>{"/srv is mounted from nvme0n1p1"});
+  EXPECT_EQ(Details(*u, "0000:00:06.0"),
+            std::vector<std::string>{"/srv is mounted from nvme0n1p1"});
+  EXPECT_TRUE(Details(*u, "0000:00:07.0").empty());  // another subsystem
+}
+
 TEST(HostUsageTest, BtrfsAnonymousDeviceResolvesThroughTheMountSource) {
   FakeHost h;
   h.AddDevice(
