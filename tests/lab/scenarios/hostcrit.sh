@@ -1,6 +1,8 @@
 #!/bin/sh
 # Host-critical devices are refused unless --force: the state disk (mounted
-# on /state) and the NIC that carries the default route. Nothing changes.
+# on /state), the NVMe whose namespace is swap (through the kernel's NVMe
+# multipath head: QEMU 10's nvme reports multi-controller capability) and
+# the NIC that carries the default route. Nothing changes.
 . /lab/lib.sh
 DISK=$(lab_block_bdf vda)
 NIC=$(lab_find_dev $LAB_ID_E1000E 1)
@@ -14,6 +16,19 @@ lab_out_has "the refusal names the mount" '/state|/etc/devpass|/var/lib/devpass|
 lab_eq "nothing changed in sysfs" "$before" "$(lab_snapshot)"
 lab_eq "the disk is still on virtio-pci" virtio-pci "$(lab_driver $DISK)"
 lab_check "/state is still writable" touch /state/hostcrit-was-here
+
+NVME=$(lab_find_dev $LAB_ID_NVME 1)
+NS=$(lab_nvme_disk "$NVME")
+lab_step "the NVMe $NVME's namespace $NS ($(readlink -f /sys/block/$NS)) as swap"
+lab_run sh -c "mkswap /dev/$NS && swapon /dev/$NS"
+lab_rc "swap on $NS" 0
+before=$(lab_snapshot)
+lab_run devpass hide $NVME
+lab_ne "hide of the NVMe exits non-zero" 0 "$LAB_RC"
+lab_out_has "the refusal names the swap" "swap.*$NS|$NS.*swap"
+lab_eq "nothing changed in sysfs" "$before" "$(lab_snapshot)"
+lab_eq "the NVMe is still on nvme" nvme "$(lab_driver $NVME)"
+swapoff "/dev/$NS"
 
 IF=$(lab_netifs $NIC)
 lab_step "the default route goes through $IF ($NIC)"
