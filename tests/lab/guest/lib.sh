@@ -67,7 +67,12 @@ lab_netifs() {
   return 0
 }
 lab_block_bdf() {
-  local p; p=$(readlink -f "/sys/block/$1/device")
+  local p c; p=$(readlink -f "/sys/block/$1")
+  # An NVMe multipath head (QEMU 10's nvme) sits under its subsystem, which
+  # links its controllers: the first one's function.
+  case $p in */nvme-subsystem/*)
+    for c in "${p%/*}"/nvme[0-9]*; do p=$(readlink -f "$c"); break; done ;;
+  esac
   while [ -n "$p" ] && [ "$p" != / ]; do
     case ${p##*/} in [0-9a-f][0-9a-f][0-9a-f][0-9a-f]:*:*.*) echo "${p##*/}"; return 0 ;; esac
     p=${p%/*}
@@ -170,7 +175,8 @@ lab_vmm_prepare() {
 #   lab_qemu_prepare                QEMU from the extra disk (lab.qemu-disk), /dev/kvm
 #   lab_devpass_guest INITRD [DEVPASS-RUN-ARGS...]
 #                                   boots /lab/guest/vmlinuz + INITRD with
-#                                   `devpass run --cmdline "quiet unknown_nmi_panic" ARGS` (e.g.
+#                                   `devpass run --cmdline "quiet unknown_nmi_panic
+#                                   $LAB_GUEST_CMDLINE" ARGS` (e.g.
 #                                   --mem 128 --device BDF --name N); like
 #                                   lab_run: $LAB_OUT, $LAB_RC;
 #                                   LAB_GUEST_SECONDS = wall time;
@@ -261,6 +267,7 @@ lab_nvme_disk() {
   local bdf=${1:-} b
   [ -n "$bdf" ] || bdf=$(lab_find_dev $LAB_ID_NVME 1) || return 1
   for b in /sys/block/nvme*n1; do
+    case ${b##*/} in nvme*c*n*) continue ;; esac  # a multipath path: no /dev node
     [ -e "$b" ] && [ "$(lab_block_bdf "${b##*/}")" = "$bdf" ] && { echo "${b##*/}"; return 0; }
   done
   return 1
@@ -352,7 +359,7 @@ lab_devpass_guest() {
   # A guest that hangs is stopped by lab_timeout: its backtrace (NMI), then
   # where each vCPU was, end up in $LAB_OUT.
   lab_run lab_timeout "${LAB_GUEST_TIMEOUT:-600}" devpass run --kernel /lab/guest/vmlinuz \
-    --initrd "$img" --cmdline "quiet unknown_nmi_panic" "$@"
+    --initrd "$img" --cmdline "quiet unknown_nmi_panic ${LAB_GUEST_CMDLINE:-}" "$@"
   t1=$(cut -d' ' -f1 /proc/uptime)
   LAB_GUEST_SECONDS=$(awk "BEGIN{printf \"%.1f\", $t1 - $t0}")
 }
