@@ -441,10 +441,11 @@ std::string FormatTable(const Report& report) {
     }
     if (m.devpass_vs_qemu) {
       const RatioStats& r = *m.devpass_vs_qemu;
-      out += fmt::format("  devpass vs {}: {}{}{}\n", WayName(m.compare_way),
-                         FormatRatio(r.median),
-                         r.rounds ? " (" + RatioRange(r) + ")" : "",
-                         RatioRounds(r));
+      const std::string range = RatioRange(r);
+      out +=
+          fmt::format("  devpass vs {}: {}{}{}\n", WayName(m.compare_way),
+                      FormatRatio(r.median),
+                      range.empty() ? "" : " (" + range + ")", RatioRounds(r));
     }
   }
   return out;

@@ -157,6 +157,12 @@ TEST(BenchReportBuildTest, RatiosArePairedWithinEachRound) {
             std::string::npos)
       << t;
   EXPECT_NE(t.find("0.50x native, 2 rounds"), std::string::npos) << t;
+  // One round: no range to give.
+  std::string one = FormatTable(
+      Build("BENCH net.rtt devpass@1 9\nBENCH net.rtt qemu-vfio@1 10\n"));
+  EXPECT_NE(one.find("devpass vs QEMU vfio-pci: 0.90, 1 round\n"),
+            std::string::npos)
+      << one;
   auto j = ToJson(r);
   EXPECT_EQ(j["metrics"][0]["devpass_vs_qemu"]["with"], "qemu-vfio");
   EXPECT_EQ(j["metrics"][0]["devpass_vs_qemu"]["rounds"], 2);
