@@ -59,6 +59,7 @@ constexpr WayInfo kWays[] = {
     {"devpass-4k", "devpass, 4 KiB pages"},
     {"devpass-hugepages", "devpass, huge pages"},
     {"qemu-vfio", "QEMU vfio-pci"},
+    {"qemu-vfio-nothp", "QEMU vfio-pci, THP off"},
     {"qemu", "QEMU"},
     {"qemu-hugepages", "QEMU, huge pages"},
     {"qemu-emulated", "QEMU emulated"},

@@ -1,6 +1,11 @@
 #!/bin/sh
 # One part of the passthrough benchmark, run inside the lab by bench/lab/run:
-#   in-lab.sh PART RUNS NET_MIB RR EDU_N RAND_OPS MEM [WAYS]
+#   in-lab.sh PART RUNS NET_MIB RR EDU_N RAND_OPS MEM [WAYS [GPARTS [GRUNS]]]
+#   (GPARTS: what the io ways measure, default "edu net nvme", and
+#   net-nothp to measure the network in the *-nothp ways too (it fails in
+#   the lab: see below); GRUNS: runs of each measurement per way and round,
+#   default 1. For investigations, e.g. many network samples in few boots:
+#   GPARTS "net net-nothp", GRUNS 3.)
 # Every measurement is printed once, as "BENCH <metric> <way>@<round> <value>"
 # (by guest_edu --label, netperf, blkperf, stopwatch, or here), for
 # bench_report, which takes each ratio within a round.
@@ -18,9 +23,13 @@
 #                              and the NVMe (devpass run --device x3)
 #               devpass-nothp  the same with --no-thp: guest RAM in 4 KiB
 #                              pages only (devpass, like QEMU, madvises guest
-#                              RAM for transparent huge pages by default)
+#                              RAM for transparent huge pages by default);
+#                              edu and NVMe only (see GPARTS)
 #               qemu-vfio      the same guest under QEMU -accel kvm,
 #                              -device vfio-pci x3
+#               qemu-vfio-nothp  the same with the lab's THP off (not in
+#                              the default ways; QEMU's counterpart of
+#                              devpass-nothp)
 #               qemu-emulated  QEMU's e1000e and nvme models: the NIC on a tap
 #                              bridged to the lab's 00:03.0, the drive backed
 #                              by the lab's NVMe (cache=none)
@@ -36,6 +45,12 @@
 . /lab/lib.sh
 PART=${1:?part} RUNS=${2:-3} NET_MIB=${3:-4} RR=${4:-200} EDU_N=${5:-50} RAND_OPS=${6:-2000}
 MEM=${7:-256} WAYS=${8:-native devpass devpass-nothp qemu-vfio qemu-emulated virtio}
+GPARTS=${9:-edu net nvme} GRUNS=${10:-1}
+# only GPART...: those of the words GPART... that GPARTS names.
+only() {
+  local p
+  for p in "$@"; do case " $GPARTS " in *" $p "*) printf '%s ' "$p" ;; esac; done
+}
 TIMEOUT=1500
 
 cat >/tmp/bench-guest.sh <<'G'
@@ -63,8 +78,18 @@ for part in $BENCH_PARTS; do
     done
     echo "bench: $IF ($(basename "$(readlink "/sys/class/net/$IF/device/driver")")) up"
     ping -c 2 -w 30 "$BENCH_PEER" >/dev/null 2>&1 || echo "bench: ping $BENCH_PEER unanswered"
-    netperf client "$BENCH_PEER" --label "$LABEL" --runs "$BENCH_RUNS" \
-      --mib "$BENCH_NET_MIB" --rr "$BENCH_RR" || rc=1 ;;
+    if ! netperf client "$BENCH_PEER" --label "$LABEL" --runs "$BENCH_RUNS" \
+      --mib "$BENCH_NET_MIB" --rr "$BENCH_RR"; then
+      rc=1
+      # Why: the interface's counters, TCP's retransmissions, the NIC's
+      # interrupt counts and the kernel's last words.
+      for c in rx_packets tx_packets rx_errors tx_errors rx_dropped tx_dropped; do
+        printf 'bench: %s %s %s\n' "$IF" "$c" "$(cat "/sys/class/net/$IF/statistics/$c")"
+      done
+      grep '^Tcp:' /proc/net/snmp | sed 's/^/bench: /'
+      grep -E "$IF|CPU" /proc/interrupts | sed 's/^/bench: /'
+      dmesg | tail -15 | sed 's/^/bench: dmesg: /'
+    fi ;;
   nvme)
     DISK=${BENCH_DISK:-}
     i=0
@@ -87,12 +112,15 @@ NIC=$(lab_find_dev $LAB_ID_E1000E 1)
 PEER=$(lab_find_dev $LAB_ID_E1000E 2)
 NVME=$(lab_find_dev $LAB_ID_NVME 1)
 # One run per guest: the guests measure one sample set per round.
-ENVS="--env BENCH_RUNS=1 --env BENCH_NET_MIB=$NET_MIB --env BENCH_RR=$RR \
+ENVS="--env BENCH_RUNS=$GRUNS --env BENCH_NET_MIB=$NET_MIB --env BENCH_RR=$RR \
 --env BENCH_EDU_N=$EDU_N --env BENCH_RAND_OPS=$RAND_OPS \
 --env BENCH_PEER=$LAB_NET_PEER_ADDR --env BENCH_ADDR=$LAB_NET_GUEST_ADDR/24"
 BINS="--bin /usr/bin/guest_edu --bin /usr/bin/netperf --bin /usr/bin/blkperf"
 TIMEOUT=1500
-M_NET="net.tx net.rx net.rtt" M_NVME="nvme.seq_read nvme.rand_read" M_EDU="edu.msi_rtt edu.dma"
+M_NET= M_NVME= M_EDU=
+[ -z "$(only net)" ] || M_NET="net.tx net.rx net.rtt"
+[ -z "$(only nvme)" ] || M_NVME="nvme.seq_read nvme.rand_read"
+[ -z "$(only edu)" ] || M_EDU="edu.msi_rtt edu.dma"
 
 # The lab's end of the network: 00:04.0 on e1000e with the peer address,
 # and netperf's server (a thread per connection).
@@ -101,6 +129,17 @@ peer_up() {
   lab_rc "the peer NIC $PEER is up" 0
   netperf serve >/tmp/netperf-serve.log 2>&1 &
   SERVER=$!
+}
+# After a failed measurement: the peer's side of it.
+peer_diag() {
+  local ifc c
+  ifc=$(lab_netifs "$PEER" | head -1)
+  for c in rx_packets tx_packets rx_errors rx_dropped rx_missed_errors; do
+    echo "peer: $ifc $c $(cat "/sys/class/net/$ifc/statistics/$c" 2>/dev/null)"
+  done
+  ip neigh show dev "$ifc" | sed 's/^/peer: neigh /'
+  grep '^Tcp:' /proc/net/snmp | sed 's/^/peer: /'
+  tail -5 /tmp/netperf-serve.log | sed 's/^/peer: serve: /'
 }
 # A tap on a bridge with the lab's 00:03.0: an emulated NIC's frames leave
 # through the same e1000e the other ways use. Made for each run and taken
@@ -141,7 +180,10 @@ expect() {
 }
 guest_done() {  # guest_done LABEL METRIC...
   lab_rc "$1: the guest ran and powered off" 0
-  lab_eq "$1: every measurement in the guest succeeded" 0 "$(lab_guest_status)"
+  local st
+  st=$(lab_guest_status)
+  lab_eq "$1: every measurement in the guest succeeded" 0 "$st"
+  [ "$st" = 0 ] || peer_diag
   echo "$1: guest ran ${LAB_GUEST_SECONDS}s"
   expect "$@"
 }
@@ -163,14 +205,17 @@ rotate() {
 way_native() {
   local ifc
   ifc=$(lab_netifs "$NIC" | head -1)
-  lab_netns_move "$ifc" bench
-  lab_run lab_netns_exec bench env BENCH_WAY=native BENCH_ROUND="$1" BENCH_PARTS=net \
-    BENCH_RUNS=1 BENCH_NET_MIB="$NET_MIB" BENCH_RR="$RR" BENCH_PEER=$LAB_NET_PEER_ADDR \
-    BENCH_ADDR=$LAB_NET_GUEST_ADDR/24 sh /tmp/bench-guest.sh
-  lab_rc "native@$1: network ($NIC in a namespace)" 0
-  expect "native@$1" $M_NET
-  lab_netns_del bench
-  lab_run env BENCH_WAY=native BENCH_ROUND="$1" BENCH_PARTS=nvme BENCH_RUNS=1 \
+  if [ -n "$M_NET" ]; then
+    lab_netns_move "$ifc" bench
+    lab_run lab_netns_exec bench env BENCH_WAY=native BENCH_ROUND="$1" BENCH_PARTS=net \
+      BENCH_RUNS=$GRUNS BENCH_NET_MIB="$NET_MIB" BENCH_RR="$RR" BENCH_PEER=$LAB_NET_PEER_ADDR \
+      BENCH_ADDR=$LAB_NET_GUEST_ADDR/24 sh /tmp/bench-guest.sh
+    lab_rc "native@$1: network ($NIC in a namespace)" 0
+    expect "native@$1" $M_NET
+    lab_netns_del bench
+  fi
+  [ -n "$M_NVME" ] || return 0
+  lab_run env BENCH_WAY=native BENCH_ROUND="$1" BENCH_PARTS=nvme BENCH_RUNS=$GRUNS \
     BENCH_RAND_OPS="$RAND_OPS" BENCH_DISK="$(qemu_disk)" sh /tmp/bench-guest.sh
   lab_rc "native@$1: NVMe" 0
   expect "native@$1" $M_NVME
@@ -180,14 +225,25 @@ way_devpass() {  # way_devpass ROUND WAY [DEVPASS-RUN-OPTIONS]
   shift 2
   LAB_GUEST_CMDLINE="bench.round=$r" lab_devpass_guest "/tmp/$w.img" --mem "${MEM}M" \
     --device "$EDU" --device "$NIC" --device "$NVME" --name bench "$@"
-  guest_done "$w@$r" $M_EDU $M_NET $M_NVME
+  guest_done "$w@$r" $M_EDU $(nothp_net "$w") $M_NVME
 }
-way_qemu_vfio() {
+# nothp_net WAY: the network metrics WAY measures (see guest_img's caller).
+nothp_net() {
+  case $1 in *-nothp) [ -n "$(only net-nothp)" ] || return 0 ;; esac
+  echo "net.tx net.rx net.rtt"
+}
+way_qemu_vfio() {  # way_qemu_vfio ROUND WAY
+  local thp=/sys/kernel/mm/transparent_hugepage/enabled was
+  # QEMU has no option for 4 KiB guest RAM: qemu-vfio-nothp turns THP off
+  # in the lab for its run (QEMU's MADV_HUGEPAGE then has no effect).
+  was=$(sed 's/.*\[\(.*\)\].*/\1/' $thp)
+  [ "$2" = qemu-vfio ] || echo never >$thp
   hide_all
   lab_qemu_guest --mem "$MEM" --timeout $TIMEOUT --cmdline "bench.round=$1" \
-    --device "$EDU" --device "$NIC" --device "$NVME" /tmp/qemu-vfio.img
-  guest_done "qemu-vfio@$1" $M_EDU $M_NET $M_NVME
+    --device "$EDU" --device "$NIC" --device "$NVME" "/tmp/$2.img"
+  guest_done "$2@$1" $M_EDU $(nothp_net "$2") $M_NVME
   unhide_all
+  echo "$was" >$thp
 }
 way_qemu_emulated() {
   tap_bridge
@@ -222,10 +278,18 @@ io)
   for w in $WAYS; do
     case $w in
       native) ;;
-      devpass | devpass-nothp | qemu-vfio)
-        guest_img "/tmp/$w.img" "$w" "edu net nvme" "vfio-pci e1000e nvme" ;;
-      qemu-emulated) guest_img /tmp/$w.img $w "net nvme" "e1000e nvme" ;;
-      virtio) guest_img /tmp/$w.img $w "net nvme" "virtio_pci virtio_net virtio_blk" ;;
+      devpass | qemu-vfio)
+        guest_img "/tmp/$w.img" "$w" "$(only edu net nvme)" "vfio-pci e1000e nvme" ;;
+      devpass-nothp | qemu-vfio-nothp)
+        # No network unless GPARTS says net-nothp: with guest RAM in 4 KiB
+        # pages, QEMU's e1000e model (the lab's NIC) drops every packet
+        # whose buffer crosses a page the lab's IOMMU maps non-contiguously,
+        # and TCP stalls (docs/performance.md, "4 KiB guest RAM and the
+        # lab's e1000e").
+        guest_img "/tmp/$w.img" "$w" "$(only edu nvme) $(only net-nothp | sed 's/net-nothp/net/')" \
+          "vfio-pci e1000e nvme" ;;
+      qemu-emulated) guest_img /tmp/$w.img $w "$(only net nvme)" "e1000e nvme" ;;
+      virtio) guest_img /tmp/$w.img $w "$(only net nvme)" "virtio_pci virtio_net virtio_blk" ;;
       *) lab_fail "unknown way $w" ;;
     esac
   done
@@ -241,7 +305,7 @@ io)
         native) way_native $r ;;
         devpass) way_devpass $r devpass ;;
         devpass-nothp) way_devpass $r devpass-nothp --no-thp ;;
-        qemu-vfio) way_qemu_vfio $r ;;
+        qemu-vfio | qemu-vfio-nothp) way_qemu_vfio $r $w ;;
         qemu-emulated) way_qemu_emulated $r ;;
         virtio) way_virtio $r ;;
       esac
