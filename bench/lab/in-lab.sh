@@ -204,8 +204,8 @@ rotate() {
 # ---- one run of each io way in round $1
 way_native() {
   local ifc
-  ifc=$(lab_netifs "$NIC" | head -1)
   if [ -n "$M_NET" ]; then
+    ifc=$(lab_netifs "$NIC" | head -1)
     lab_netns_move "$ifc" bench
     lab_run lab_netns_exec bench env BENCH_WAY=native BENCH_ROUND="$1" BENCH_PARTS=net \
       BENCH_RUNS=$GRUNS BENCH_NET_MIB="$NET_MIB" BENCH_RR="$RR" BENCH_PEER=$LAB_NET_PEER_ADDR \
@@ -225,12 +225,18 @@ way_devpass() {  # way_devpass ROUND WAY [DEVPASS-RUN-OPTIONS]
   shift 2
   LAB_GUEST_CMDLINE="bench.round=$r" lab_devpass_guest "/tmp/$w.img" --mem "${MEM}M" \
     --device "$EDU" --device "$NIC" --device "$NVME" --name bench "$@"
-  guest_done "$w@$r" $M_EDU $(nothp_net "$w") $M_NVME
+  guest_done "$w@$r" $M_EDU $(net_metrics "$w") $M_NVME
 }
-# nothp_net WAY: the network metrics WAY measures (see guest_img's caller).
-nothp_net() {
-  case $1 in *-nothp) [ -n "$(only net-nothp)" ] || return 0 ;; esac
-  echo "net.tx net.rx net.rtt"
+# net_metrics WAY: the network metrics WAY measures: GPARTS's, except that a
+# *-nothp way measures the network only if GPARTS says net-nothp (with guest
+# RAM in 4 KiB pages, QEMU's e1000e model, the lab's NIC, drops every packet
+# whose buffer crosses a page the lab's IOMMU maps non-contiguously, and TCP
+# stalls: docs/performance.md, "4 KiB guest RAM and the lab's e1000e").
+net_metrics() {
+  case $1 in
+    *-nothp) [ -z "$(only net-nothp)" ] || echo "net.tx net.rx net.rtt" ;;
+    *) echo "$M_NET" ;;
+  esac
 }
 way_qemu_vfio() {  # way_qemu_vfio ROUND WAY
   local thp=/sys/kernel/mm/transparent_hugepage/enabled was
@@ -241,7 +247,7 @@ way_qemu_vfio() {  # way_qemu_vfio ROUND WAY
   hide_all
   lab_qemu_guest --mem "$MEM" --timeout $TIMEOUT --cmdline "bench.round=$1" \
     --device "$EDU" --device "$NIC" --device "$NVME" "/tmp/$2.img"
-  guest_done "$2@$1" $M_EDU $(nothp_net "$2") $M_NVME
+  guest_done "$2@$1" $M_EDU $(net_metrics "$2") $M_NVME
   unhide_all
   echo "$was" >$thp
 }
@@ -278,15 +284,8 @@ io)
   for w in $WAYS; do
     case $w in
       native) ;;
-      devpass | qemu-vfio)
-        guest_img "/tmp/$w.img" "$w" "$(only edu net nvme)" "vfio-pci e1000e nvme" ;;
-      devpass-nothp | qemu-vfio-nothp)
-        # No network unless GPARTS says net-nothp: with guest RAM in 4 KiB
-        # pages, QEMU's e1000e model (the lab's NIC) drops every packet
-        # whose buffer crosses a page the lab's IOMMU maps non-contiguously,
-        # and TCP stalls (docs/performance.md, "4 KiB guest RAM and the
-        # lab's e1000e").
-        guest_img "/tmp/$w.img" "$w" "$(only edu nvme) $(only net-nothp | sed 's/net-nothp/net/')" \
+      devpass | devpass-nothp | qemu-vfio | qemu-vfio-nothp)
+        guest_img "/tmp/$w.img" "$w" "$(only edu nvme) $([ -z "$(net_metrics "$w")" ] || echo net)" \
           "vfio-pci e1000e nvme" ;;
       qemu-emulated) guest_img /tmp/$w.img $w "$(only net nvme)" "e1000e nvme" ;;
       virtio) guest_img /tmp/$w.img $w "$(only net nvme)" "virtio_pci virtio_net virtio_blk" ;;
